@@ -1,0 +1,3 @@
+from sora_mcp.cli import main
+
+raise SystemExit(main())

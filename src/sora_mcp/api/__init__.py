@@ -1,0 +1,1 @@
+"""The Videos API wire client: models, backend profiles, retries, polling."""

@@ -1,0 +1,83 @@
+"""Per-backend differences of the Videos wire format, held as data.
+
+Many servers speak the OpenAI Videos contract (OpenAI itself, Azure, gateways such as LiteLLM,
+model servers) and each bends it a little: another auth header, a query parameter on every call,
+`processing` instead of `in_progress`, integer `seconds`, no remix. A `BackendProfile` records
+those bends so that `VideosClient` has one code path and a new backend is a new value, not a
+new branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+ALL_CAPABILITIES: frozenset[str] = frozenset(
+    {"list", "delete", "remix", "edits", "extensions", "characters", "variants", "batches"}
+)
+"""Every optional endpoint family the client knows. `create`, `retrieve` and downloading the
+`video` variant are the core every backend must have, so they are not capabilities."""
+
+# Statuses other servers use, mapped onto the four of the contract. Cancelled, expired and
+# deleted jobs will never produce a video, so for a caller waiting on one they are failures.
+_DEFAULT_STATUS_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "processing": "in_progress",
+        "pending": "queued",
+        "running": "in_progress",
+        "succeeded": "completed",
+        "done": "completed",
+        "cancelled": "failed",
+        "expired": "failed",
+        "deleted": "failed",
+    }
+)
+
+
+def _empty() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    """How one backend bends the Videos wire format.
+
+    `path_prefix` is inserted between the HTTP client's `base_url` (which usually ends in `/v1`)
+    and every endpoint path (`/videos`, `/files`, `/batches`).
+    """
+
+    name: str = "openai"
+    auth_header: str = "Authorization"
+    # None sends the raw key as the header value (Azure's `api-key`, LiteLLM's own header).
+    auth_scheme: str | None = "Bearer"
+    path_prefix: str = ""
+    extra_query: Mapping[str, str] = field(default_factory=_empty)
+    extra_headers: Mapping[str, str] = field(default_factory=_empty)
+    status_aliases: Mapping[str, str] = field(default_factory=lambda: _DEFAULT_STATUS_ALIASES)
+    seconds_encoding: Literal["string", "int"] = "string"
+    create_multipart_only: bool = False
+    capabilities: frozenset[str] = ALL_CAPABILITIES
+
+    def normalise_status(self, status: str) -> str:
+        """The contract's status for whatever this backend sent; unknown values pass through
+        (lower-cased) so a new status is visible rather than silently rewritten."""
+        key = status.strip().lower()
+        return self.status_aliases.get(key, key)
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """The header carrying `api_key` in this backend's style; empty when there is no key."""
+        if not api_key:
+            return {}
+        value = f"{self.auth_scheme} {api_key}" if self.auth_scheme else api_key
+        return {self.auth_header: value}
+
+
+OPENAI = BackendProfile()
+EMULATOR = BackendProfile(name="emulator")
+
+PROFILES: dict[str, BackendProfile] = {profile.name: profile for profile in (OPENAI, EMULATOR)}

@@ -1,0 +1,116 @@
+"""Command line: `sora-mcp serve | emulator | demo` (serve is the default)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+
+from sora_mcp import __version__
+from sora_mcp.config import Settings
+from sora_mcp.errors import ConfigError
+
+log = logging.getLogger("sora_mcp")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sora-mcp",
+        description="MCP server for video generation on the OpenAI Videos (Sora 2) API format. "
+        "With no OPENAI_API_KEY it uses the built-in emulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"sora-mcp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (to stderr)")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the MCP server (default: stdio)")
+    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+
+    emu = sub.add_parser("emulator", help="serve the Videos API emulator on a socket")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8090)
+    emu.add_argument("--root", help="state folder (default: $SORA_MCP_HOME/emulator)")
+    emu.add_argument("--speed", type=float, help="render speed-up over the real service (default 20)")
+    emu.add_argument("--api-key", help="require this bearer token (default: accept any)")
+
+    demo = sub.add_parser("demo", help="run an end-to-end production through the server, as an assistant would")
+    demo.add_argument(
+        "--remote",
+        action="store_true",
+        help="use the configured remote backend instead of the emulator (BILLED)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # stdout belongs to JSON-RPC on stdio: every log line goes to stderr.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command = args.command or "serve"
+    try:
+        if command == "serve":
+            return _serve(
+                getattr(args, "transport", "stdio"), getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000)
+            )
+        if command == "emulator":
+            return _emulator(args)
+        from sora_mcp.demo import run_demo
+
+        return run_demo(remote=args.remote)
+    except ConfigError as exc:
+        print(f"sora-mcp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(transport: str, host: str, port: int) -> int:
+    from sora_mcp.server.app import build_server
+
+    settings = Settings.from_env()
+    server = build_server(settings)
+    if transport == "stdio":
+        server.run("stdio")
+        return 0
+    if not _is_loopback(host):
+        raise ConfigError(
+            f"--host {host} would expose the server beyond this machine; sora-mcp binds only to "
+            "loopback addresses (127.0.0.1, ::1) for now."
+        )
+    print(f"sora-mcp: streamable HTTP on http://{host}:{port}/mcp", file=sys.stderr)
+    server.run("streamable-http", host=host, port=port)
+    return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import uvicorn
+
+    from sora_mcp.emulator.app import create_app
+    from sora_mcp.emulator.faults import FaultConfig
+
+    settings = Settings.from_env(backend="emulator")
+    root = Path(args.root).expanduser().resolve() if args.root else settings.emulator_dir
+    faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
+    app = create_app(root=root, speed=args.speed or settings.emulator_speed, faults=faults, api_key=args.api_key)
+    print(f"sora-mcp emulator: http://{args.host}:{args.port}/v1 (state in {root})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,160 @@
+"""The one exception tree of sora-mcp. Every layer raises these; the MCP adapter turns them
+into tool errors in one place, so messages here are written for the model that will read them:
+what went wrong, and what to do next.
+
+    SoraError
+    ├── ConfigError                 bad settings at start (says which variable and the fix)
+    ├── InvalidRequest              bad input caught before any request is sent
+    ├── RegistryError               the local registry cannot be read or written safely
+    ├── JobFailed                   a job ended with status "failed" (keeps the video id and error code)
+    ├── AssetExpired                the backend no longer has the files of a completed video
+    └── APIError                    anything the Videos API said or failed to say
+        ├── APIConnectionError      no answer at all (DNS, refused, reset)
+        │   └── APITimeoutError     the request timed out
+        ├── OutcomeUnknown          a billable POST may or may not have started a job
+        └── APIStatusError          an HTTP error answer (status, code, request id kept)
+            ├── BadRequestError         400
+            ├── AuthenticationError     401
+            ├── PermissionDeniedError   403
+            ├── NotFoundError           404
+            ├── ConflictError           409
+            ├── GoneError               410 (retired model or deleted asset)
+            ├── UnprocessableError      422
+            ├── RateLimitError          429
+            └── ServerError             ≥500
+"""
+
+from __future__ import annotations
+
+
+class SoraError(Exception):
+    """Base of every error sora-mcp raises on purpose."""
+
+
+class ConfigError(SoraError):
+    """Settings are missing or wrong; the message names the variable and the fix."""
+
+
+class InvalidRequest(SoraError):
+    """Input rejected before anything was sent; the message says what is allowed."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class RegistryError(SoraError):
+    """The registry refused to read or write a row (unsafe format, wrong schema, disk trouble)."""
+
+
+class JobFailed(SoraError):
+    """A video job ended in `failed`. The video id and the backend's error code are kept."""
+
+    def __init__(self, message: str, *, video_id: str, code: str | None) -> None:
+        super().__init__(message)
+        self.video_id = video_id
+        self.code = code
+
+
+class AssetExpired(SoraError):
+    """The video completed but its downloadable files have expired on the backend."""
+
+
+class APIError(SoraError):
+    """The Videos API could not be used as asked."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class APIConnectionError(APIError):
+    """No HTTP answer arrived (DNS failure, refused or reset connection)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request did not complete within its timeout."""
+
+
+class OutcomeUnknown(APIError):
+    """A billable request was sent but its answer was lost: a job may exist. Never resubmit
+    blindly; look for it in the backend's list of recent jobs first."""
+
+
+class APIStatusError(APIError):
+    """The API answered with an HTTP error status and (usually) an error envelope."""
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        param: str | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status_code = status_code
+        self.code = code
+        self.param = param
+        self.error_type = error_type
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    pass
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class PermissionDeniedError(APIStatusError):
+    pass
+
+
+class NotFoundError(APIStatusError):
+    pass
+
+
+class ConflictError(APIStatusError):
+    pass
+
+
+class GoneError(APIStatusError):
+    pass
+
+
+class UnprocessableError(APIStatusError):
+    pass
+
+
+class RateLimitError(APIStatusError):
+    pass
+
+
+class ServerError(APIStatusError):
+    pass
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    422: UnprocessableError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The one status → exception ladder."""
+    if status_code >= 500:
+        return ServerError
+    return _BY_STATUS.get(status_code, APIStatusError)

@@ -1,0 +1,366 @@
+"""Real video files: probe them, read a frame, cut a clip, and write H.264 MP4 atomically.
+
+The emulator renders with this module, the server inspects downloads with it, and the tests
+check both against it, so "what is in this file" has one answer. Every writer goes through
+`atomic_output`: a crash never leaves a half-written file under the final name.
+
+Every MP4 written here is H.264 (libx264, preset ultrafast, yuv420p) with one frame per tick
+of a `1/fps` time base, so the container duration is exactly `frames / fps`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import secrets
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Final, cast
+
+import av
+import av.container
+import av.video.stream
+from PIL import Image
+
+_CODEC: Final = "libx264"
+_PIX_FMT = "yuv420p"
+_CODEC_OPTIONS = {"preset": "ultrafast"}
+THUMBNAIL_MAX_SIDE = 640
+SPRITESHEET_MAX_TILES = 25
+_TILE_MAX_SIDE = 256
+# FFmpeg opens a lone PNG/JPEG/WebP as a one-frame "video"; a still image is not a video here.
+_IMAGE_DEMUXERS = ("image2",)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a video file holds: frame size, duration in seconds, frame count, rate, codec."""
+
+    width: int
+    height: int
+    seconds: float
+    frames: int
+    fps: float
+    codec: str
+
+
+def probe(path: Path) -> MediaInfo:
+    """Describe the first video stream of `path`.
+
+    Raises:
+        ValueError: the file is missing, is not a container FFmpeg can read, holds no video
+            stream, or is a still image.
+    """
+    with _open_video(path) as (container, stream):
+        frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        rate = _rate_of(stream)
+        if stream.duration is not None and stream.time_base is not None:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            seconds = container.duration / av.time_base
+        else:
+            seconds = frames / float(rate)
+        return MediaInfo(
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            seconds=seconds,
+            frames=frames,
+            fps=float(rate),
+            codec=stream.codec_context.name,
+        )
+
+
+def frame_at(path: Path, seconds: float | None = None) -> Image.Image:
+    """The RGB frame on screen at `seconds` (the last frame starting at or before it), or the
+    last frame of the video when `seconds` is None. Times past the end give the last frame.
+
+    Raises:
+        ValueError: `path` is not a readable video, or `seconds` is negative.
+    """
+    if seconds is not None and seconds < 0:
+        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    with _open_video(path) as (container, stream):
+        time_base = stream.time_base or Fraction(1, av.time_base)
+        if seconds is None:
+            target = None
+            offset = stream.duration or 0
+        else:
+            # Half a frame of slack so a time computed as index / fps lands on that frame.
+            target = seconds + 0.5 / float(_rate_of(stream))
+            offset = int(seconds / time_base)
+        container.seek(offset, stream=stream, backward=True)
+        chosen = _last_frame_before(container, stream, target)
+        if chosen is None:
+            # The seek overshot (some muxers index keyframes coarsely): decode from the start.
+            container.seek(0, stream=stream, backward=True)
+            chosen = _last_frame_before(container, stream, target)
+        if chosen is None:
+            raise ValueError(f"{path} holds no decodable video frame")
+        return to_image(chosen)
+
+
+def cut_clip(src: Path, dest: Path, *, start: float, seconds: float) -> MediaInfo:
+    """Write the `seconds`-long stretch of `src` beginning at `start` to `dest`, re-encoded as
+    H.264 at the same size and frame rate, and describe the result.
+
+    Raises:
+        ValueError: `src` is not a readable video, or the stretch is empty or runs past its end.
+    """
+    if start < 0 or seconds <= 0:
+        raise ValueError(f"need start >= 0 and seconds > 0, got start={start}, seconds={seconds}")
+    info = probe(src)
+    with _open_video(src) as (_container, stream):
+        rate = _rate_of(stream)
+    first = round(start * rate)
+    count = round(seconds * rate)
+    if count < 1 or first + count > info.frames:
+        raise ValueError(
+            f"cannot cut {seconds} s from {start} s: {src.name} lasts {info.seconds:.2f} s "
+            f"({info.frames} frames); choose a stretch inside it"
+        )
+    with contextlib.closing(decode_frames(src)) as frames:
+        write_h264(
+            dest,
+            itertools.islice(frames, first, first + count),
+            width=info.width,
+            height=info.height,
+            fps=rate,
+        )
+    return probe(dest)
+
+
+def concat_videos(parts: Sequence[Path], dest: Path) -> None:
+    """Join `parts` into one H.264 MP4 at `dest` (atomically): every frame of each part, in order.
+
+    Parts written by `write_h264` with one setup are joined by copying packets (no quality loss,
+    milliseconds); anything else is decoded and re-encoded.
+
+    Raises:
+        ValueError: no parts, an unreadable part, or parts that differ in frame size or rate.
+    """
+    if not parts:
+        raise ValueError("concat_videos needs at least one part")
+    infos = [probe(part) for part in parts]
+    first = infos[0]
+    for part, info in zip(parts, infos, strict=True):
+        if (info.width, info.height) != (first.width, first.height):
+            raise ValueError(
+                f"{part.name} is {info.width}x{info.height} but {parts[0].name} is "
+                f"{first.width}x{first.height}; parts must share one frame size"
+            )
+        if not math.isclose(info.fps, first.fps, rel_tol=1e-6):
+            raise ValueError(f"{part.name} runs at {info.fps} fps but {parts[0].name} at {first.fps} fps")
+    if _can_copy_packets(parts):
+        _join_packets(parts, dest)
+        return
+
+    def frames() -> Iterator[av.VideoFrame]:
+        for part in parts:
+            yield from decode_frames(part)
+
+    rate = Fraction(first.fps).limit_denominator(1001)
+    write_h264(dest, frames(), width=first.width, height=first.height, fps=rate)
+
+
+def render_thumbnail(video: Path, dest: Path) -> None:
+    """Write a WebP of the video's middle frame to `dest` (atomically): same aspect ratio, at
+    most 640 px on the long side.
+
+    Raises:
+        ValueError: `video` is not a readable video.
+    """
+    image = frame_at(video, probe(video).seconds / 2)
+    image.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE), Image.Resampling.LANCZOS)
+    with atomic_output(dest) as tmp:
+        image.save(tmp, format="WEBP", quality=80)
+
+
+def render_spritesheet(video: Path, dest: Path) -> None:
+    """Write a JPEG grid of up to 25 evenly spaced frames (5x5; fewer for very short videos)
+    to `dest` (atomically), in time order row by row, each tile in the video's aspect ratio and
+    at most 256 px on its long side.
+
+    Raises:
+        ValueError: `video` is not a readable video.
+    """
+    info = probe(video)
+    count = min(SPRITESHEET_MAX_TILES, info.frames)
+    wanted = {round(k * (info.frames - 1) / max(1, count - 1)) for k in range(count)}
+    scale = min(1.0, _TILE_MAX_SIDE / max(info.width, info.height))
+    tile = (max(1, round(info.width * scale)), max(1, round(info.height * scale)))
+    columns = math.ceil(math.sqrt(count))
+    sheet = Image.new("RGB", (columns * tile[0], math.ceil(count / columns) * tile[1]))
+    placed = 0
+    for index, frame in enumerate(decode_frames(video)):
+        if index in wanted:
+            image = to_image(frame).resize(tile, Image.Resampling.BILINEAR)
+            sheet.paste(image, ((placed % columns) * tile[0], (placed // columns) * tile[1]))
+            placed += 1
+    with atomic_output(dest) as tmp:
+        sheet.save(tmp, format="JPEG", quality=80)
+
+
+def decode_frames(path: Path) -> Generator[av.VideoFrame, None, None]:
+    """Every frame of the first video stream of `path`, in presentation order.
+
+    Raises:
+        ValueError: `path` is not a readable video.
+    """
+    with _open_video(path) as (container, stream):
+        yield from container.decode(stream)
+
+
+def write_h264(
+    dest: Path,
+    frames: Iterable[Image.Image | av.VideoFrame],
+    *,
+    width: int,
+    height: int,
+    fps: int | Fraction,
+) -> int:
+    """Encode `frames` (PIL images or decoded frames, all `width` x `height`) into an H.264 MP4
+    at `dest`, atomically, one frame per `1/fps` tick. Returns the number of frames written.
+
+    Raises:
+        ValueError: odd or non-positive dimensions (yuv420p needs even ones), no frames, or a
+            frame of another size.
+    """
+    check_even_size(width, height)
+    rate = Fraction(fps)
+    if rate <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    count = 0
+    with atomic_output(dest) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream(_CODEC, rate=rate, options=dict(_CODEC_OPTIONS))
+        stream.width, stream.height, stream.pix_fmt = width, height, _PIX_FMT
+        time_base = 1 / rate
+        for item in frames:
+            frame = _to_yuv(item, width, height)
+            frame.pts, frame.time_base = count, time_base
+            container.mux(stream.encode(frame))
+            count += 1
+        if count == 0:
+            raise ValueError("cannot write a video with no frames")
+        container.mux(stream.encode(None))
+    return count
+
+
+def check_even_size(width: int, height: int) -> None:
+    """Raises ValueError unless both dimensions are positive and even (H.264 yuv420p)."""
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise ValueError(f"video size must be positive and even for H.264 yuv420p, got {width}x{height}")
+
+
+@contextlib.contextmanager
+def atomic_output(dest: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; on success it replaces `dest`, on error it is
+    removed. Writers must name their format explicitly: the temporary suffix is `.part`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _open_video(
+    path: Path,
+) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    try:
+        container = av.open(str(path), "r")
+    except (av.FFmpegError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable video: {exc}") from exc
+    try:
+        if container.format.name in _IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
+            raise ValueError(f"{path} is a still image ({container.format.name}), not a video")
+        if not container.streams.video:
+            raise ValueError(f"{path} holds no video stream")
+        try:
+            yield container, container.streams.video[0]
+        except av.FFmpegError as exc:
+            raise ValueError(f"{path} could not be decoded: {exc}") from exc
+    finally:
+        container.close()
+
+
+def _can_copy_packets(parts: Sequence[Path]) -> bool:
+    """True when every part is H.264 without B-frames and with one codec setup and time base,
+    so packets from each can follow the previous part's with shifted timestamps."""
+    setups = set()
+    for part in parts:
+        with _open_video(part) as (_container, stream):
+            context = stream.codec_context
+            if context.name != "h264" or context.has_b_frames:
+                return False
+            setups.add((bytes(context.extradata or b""), stream.time_base))
+    return len(setups) == 1
+
+
+def _join_packets(parts: Sequence[Path], dest: Path) -> None:
+    with (
+        atomic_output(dest) as tmp,
+        av.open(str(tmp), "w", format="mp4") as out,
+        _open_video(parts[0]) as (_head, template),
+    ):
+        target = out.add_stream_from_template(template)
+        offset = 0
+        for part in parts:
+            with _open_video(part) as (container, stream):
+                end = offset
+                for packet in container.demux(stream):
+                    if packet.pts is None or packet.dts is None:
+                        continue  # the demuxer's empty end-of-stream packet
+                    packet.pts += offset
+                    packet.dts += offset
+                    end = max(end, packet.pts + (packet.duration or 0))
+                    packet.stream = target
+                    out.mux(packet)
+                offset = end
+
+
+def _rate_of(stream: av.video.stream.VideoStream) -> Fraction:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate:
+        raise ValueError("the video stream declares no frame rate")
+    return Fraction(rate)
+
+
+def _last_frame_before(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    target: float | None,
+) -> av.VideoFrame | None:
+    chosen: av.VideoFrame | None = None
+    for frame in container.decode(stream):
+        if target is not None and frame.time is not None and frame.time > target:
+            break
+        chosen = frame
+    return chosen
+
+
+def _to_yuv(item: Image.Image | av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    if isinstance(item, Image.Image):
+        if item.size != (width, height):
+            raise ValueError(f"frame is {item.size[0]}x{item.size[1]}, expected {width}x{height}")
+        rgb = item.convert("RGB") if item.mode != "RGB" else item
+        frame = av.VideoFrame.from_image(rgb)  # type: ignore[no-untyped-call]  # PyAV stub lacks types
+    else:
+        if (item.width, item.height) != (width, height):
+            raise ValueError(f"frame is {item.width}x{item.height}, expected {width}x{height}")
+        frame = item
+    if frame.format.name == _PIX_FMT:
+        return cast(av.VideoFrame, frame)
+    # Nearest-neighbour chroma subsampling: measurably faster than the default filter and
+    # invisible at these sizes; the emulator's render budget is about 1 s per 4 s of 720p.
+    return cast(av.VideoFrame, frame.reformat(format=_PIX_FMT, interpolation="POINT"))
+
+
+def to_image(frame: av.VideoFrame) -> Image.Image:
+    """The frame as an RGB PIL image."""
+    return cast(Image.Image, frame.to_image())  # type: ignore[no-untyped-call]  # PyAV stub lacks types

@@ -1,0 +1,97 @@
+"""Registry records: what sora-mcp remembers about every video, character and batch.
+
+These are authored by us and persisted as JSON, so they are strict: an unknown field or a value
+of the wrong type is a bug (or a row written by a newer schema) and must fail loudly rather than
+be carried along silently. Field docstrings become schema text when records are shown to an
+assistant, so they are written for that reader.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+VideoStatus = Literal["submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"]
+UNFINISHED_STATUSES: frozenset[str] = frozenset({"submitting", "queued", "in_progress", "unknown"})
+Relation = Literal["generate", "remix", "edit", "extension"]
+BatchMode = Literal["native", "direct"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+class VideoRecord(_Record):
+    """One video job, from the moment we decided to submit it until it is deleted."""
+
+    local_id: str
+    """Our own id (uuid4 hex), written before the request is sent; never changes."""
+    id: str | None = None
+    """The backend's video id, once the backend has answered."""
+    backend: str
+    """Which backend holds the job: "emulator" or the API host name."""
+    model: str
+    prompt: str
+    size: str
+    seconds: int
+    status: VideoStatus = "submitting"
+    """"submitting" until the backend answers; "unknown" if the answer was lost (reconcile, never
+    resubmit); otherwise the backend's status, or "deleted"."""
+    progress: int = 0
+    """Percent complete as last reported by the backend."""
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: float
+    """Local clock, epoch seconds, when the intent was recorded."""
+    updated_at: float
+    """Local clock, epoch seconds, of the last change to this record."""
+    remote_created_at: int | None = None
+    completed_at: int | None = None
+    expires_at: int | None = None
+    """When the backend drops the downloadable files (epoch seconds); download before then."""
+    parent_id: str | None = None
+    """Source video id for a remix, edit or extension."""
+    relation: Relation = "generate"
+    character_ids: list[str] = []
+    image_reference: str | None = None
+    """Short description of the first-frame image source (never the image itself)."""
+    files: dict[str, str] = {}
+    """Downloaded variants: variant name → absolute path on disk."""
+    batch_id: str | None = None
+    """Local id of the batch this video was submitted in, if any."""
+    custom_id: str | None = None
+    estimated_cost_usd: float = 0.0
+    note: str | None = None
+
+
+class CharacterRecord(_Record):
+    """A reusable character uploaded to a backend."""
+
+    id: str
+    name: str
+    """The name that must appear verbatim in prompts that use the character."""
+    backend: str
+    source: str
+    """Short description of the clip the character was made from."""
+    created_at: float
+
+
+class BatchRecord(_Record):
+    """A group of video jobs submitted together, natively (Batch API) or one by one ("direct")."""
+
+    local_id: str
+    id: str | None = None
+    """The backend's batch id (native mode only), once known."""
+    backend: str
+    mode: BatchMode
+    status: str
+    created_at: float
+    updated_at: float
+    items: dict[str, str] = {}
+    """custom_id → local_id of the video record made for that line."""
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    estimated_cost_usd: float = 0.0
+    note: str | None = None

@@ -1,0 +1,121 @@
+"""Build the MCP server: one lifespan opens the registry and the HTTP client, tools do the rest.
+
+The backend is reached over HTTP in every case. With the emulator it is the same client code path,
+only the transport differs (`httpx2.ASGITransport` into the emulator's Starlette app).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx2
+from mcp.server import MCPServer
+
+from sora_mcp import __version__
+from sora_mcp.api.client import VideosClient
+from sora_mcp.api.profile import PROFILES
+from sora_mcp.clock import Clock, SystemClock
+from sora_mcp.config import Settings
+from sora_mcp.errors import ConfigError
+from sora_mcp.registry import Registry
+from sora_mcp.service import Studio
+
+log = logging.getLogger(__name__)
+EMULATOR_BASE_URL = "http://emulator.sora-mcp.invalid/v1"
+
+
+@dataclass
+class AppState:
+    studio: Studio
+    settings: Settings
+
+
+def instructions(settings: Settings) -> str:
+    backend = (
+        "BACKEND: the built-in EMULATOR (no API key configured). Jobs, ids, progress and files behave like "
+        "the real Videos API, but the MP4s are SIMULATED placeholders (prompt caption, timecode, "
+        "'SIMULATED' mark) and nothing is billed. Say so to the user when showing results."
+        if settings.is_emulator
+        else f"BACKEND: {settings.backend_label} (real generations; every clip is billed)."
+    )
+    return f"""sora-mcp produces video clips through the OpenAI Videos (Sora 2) API format.
+{backend}
+
+Workflow:
+1. Read sora://capabilities for models, sizes, durations and prices if unsure.
+2. generate(prompt, model, size, seconds[, image]) starts jobs and returns their ids at once,
+   with the estimated cost and time. Clips take minutes on real backends.
+3. get_video(video_id, wait_seconds=120) follows a job, sending progress while it waits; when it
+   returns still_running=true, call it again with the same id — the job keeps running meanwhile.
+4. Completed videos are downloaded automatically to {settings.output_dir}; download(video_id,
+   variant) re-fetches or fetches the thumbnail / spritesheet.
+5. list_videos shows everything made so far, across sessions.
+Never call generate again just because a wait ended: that starts (and bills) a second job."""
+
+
+def build_server(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> MCPServer[AppState]:
+    """The sora-mcp MCP server. `transport` replaces the HTTP transport to the backend (tests
+    pass the emulator over ASGI with a fake clock); by default it follows `settings`."""
+    clock = clock or SystemClock()
+    profile = PROFILES.get(settings.profile)
+    if profile is None:
+        raise ConfigError(f"SORA_MCP_PROFILE must be one of {', '.join(PROFILES)}; got {settings.profile!r}.")
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        registry = Registry.open(settings.registry_dir, now=clock.now)
+        backend_transport = transport or _default_transport(settings, clock)
+        base_url = EMULATOR_BASE_URL if settings.is_emulator else settings.base_url
+        timeout = httpx2.Timeout(settings.request_timeout, connect=min(10.0, settings.request_timeout))
+        try:
+            async with (
+                httpx2.AsyncClient(transport=backend_transport, base_url=base_url, timeout=timeout) as http,
+                httpx2.AsyncClient(timeout=httpx2.Timeout(20.0), follow_redirects=False) as fetch_http,
+            ):
+                client = VideosClient(http, api_key=settings.api_key, profile=profile, clock=clock)
+                studio = Studio(
+                    settings=settings,
+                    client=client,
+                    registry=registry,
+                    clock=clock,
+                    fetch_http=fetch_http,
+                    emulator_speed=settings.emulator_speed,
+                )
+                yield AppState(studio=studio, settings=settings)
+        finally:
+            registry.close()
+
+    server: MCPServer[AppState] = MCPServer(
+        "sora-mcp",
+        title="Sora video studio" + (" (emulator)" if settings.is_emulator else ""),
+        version=__version__,
+        instructions=instructions(settings),
+        website_url="https://github.com/sora-mcp/sora-mcp",
+        lifespan=lifespan,
+    )
+    # Imported here so the tool modules can import AppState from this module without a cycle.
+    from sora_mcp.server.resources import register_resources
+    from sora_mcp.server.tools import register_tools
+
+    register_tools(server)
+    register_resources(server)
+    return server
+
+
+def _default_transport(settings: Settings, clock: Clock) -> httpx2.AsyncBaseTransport:
+    if not settings.is_emulator:
+        return httpx2.AsyncHTTPTransport(retries=0)  # retries are ours, and never for POSTs
+    from sora_mcp.emulator.app import create_app
+    from sora_mcp.emulator.faults import FaultConfig
+
+    faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
+    app = create_app(root=settings.emulator_dir, clock=clock, speed=settings.emulator_speed, faults=faults)
+    return httpx2.ASGITransport(app=app)

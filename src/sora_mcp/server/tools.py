@@ -1,0 +1,305 @@
+"""The MCP tools. Each one validates, calls the Studio, and shapes the answer for the model.
+
+Domain errors (`SoraError`) become tool errors here, in one place (`_tool_errors`), so the model
+always gets a readable message that says what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent, ToolAnnotations
+from pydantic import Field
+
+from sora_mcp import catalog
+from sora_mcp.api.models import Variant
+from sora_mcp.errors import SoraError
+from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.server.app import AppState
+from sora_mcp.server.schemas import (
+    DownloadResult,
+    GenerateResult,
+    GetVideoResult,
+    ListVideosResult,
+    VideoView,
+)
+from sora_mcp.service import Studio, plan_clip
+
+P = ParamSpec("P")
+R = TypeVar("R")
+MAX_WAIT_SECONDS = 1800
+# Keep inline previews small: some hosts cap a result near 1 MB.
+PREVIEW_MAX_BYTES = 350_000
+
+ModelName = Annotated[
+    str,
+    Field(description="sora-2 (fast, $0.10/s) or sora-2-pro (polished, $0.30–0.50/s). Dated snapshots also work."),
+]
+Size = Annotated[
+    str,
+    Field(
+        description="WIDTHxHEIGHT. sora-2: 720x1280 (portrait), 1280x720 (landscape). sora-2-pro also: "
+        "1024x1792, 1792x1024, 1080x1920, 1920x1080."
+    ),
+]
+Seconds = Annotated[Literal[4, 8, 12, 16, 20], Field(description="Clip length in seconds: 4, 8, 12, 16 or 20.")]
+WaitSeconds = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="How long to wait for completion, sending progress meanwhile. 0 = return at once. "
+        "If the wait ends first you get still_running=true and can simply call get_video again.",
+    ),
+]
+VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
+
+
+def _tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except SoraError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper
+
+
+def _studio(ctx: Context[AppState]) -> Studio:
+    return ctx.request_context.lifespan_context.studio
+
+
+def register_tools(server: MCPServer[AppState]) -> None:
+    @server.tool(
+        name="generate",
+        title="Generate video clips",
+        annotations=ToolAnnotations(
+            title="Generate video clips",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    @_tool_errors
+    async def generate(
+        prompt: Annotated[
+            str,
+            Field(description="The shot: style, subject, action, setting, camera, lighting. 1–32000 chars."),
+        ],
+        ctx: Context[AppState],
+        model: ModelName = catalog.DEFAULT_MODEL,
+        size: Size = catalog.DEFAULT_SIZE,
+        seconds: Seconds = 4,
+        image: Annotated[
+            str | None,
+            Field(
+                description="Optional first frame: a local file path, an https URL or a data: URL "
+                "(JPEG/PNG/WebP). It is cropped to `size` automatically; the prompt then describes what "
+                "happens next. No human faces."
+            ),
+        ] = None,
+        variations: Annotated[
+            int, Field(ge=1, le=catalog.MAX_VARIATIONS, description="Independent takes of the same request (1–4); each is billed.")
+        ] = 1,
+        wait_seconds: WaitSeconds = 0,
+    ) -> GenerateResult:
+        """Start new video clips from a text prompt (optionally from a first-frame image).
+
+        COST: billed per second of output — sora-2 $0.10/s, sora-2-pro $0.30/s (720p) or $0.50/s
+        (larger sizes); × variations. The estimate is returned. TIME: a few minutes per clip on a
+        real backend. Returns at once with the job ids (unless wait_seconds > 0).
+        NEXT: call get_video(video_id, wait_seconds=120) until status is completed (files are then
+        downloaded automatically), or list_videos. Do not call generate again to "retry" a job that
+        is still running — that starts and bills another one.
+        """
+        studio = _studio(ctx)
+        plan = plan_clip(prompt=prompt, model=model, size=size, seconds=seconds, variations=variations)
+        if image is not None:
+            plan = replace(plan, image=await studio.prepare_image(image, size))
+        outcome = await studio.generate(plan)
+        records = outcome.records
+        if wait_seconds > 0 and records:
+            records = await studio.wait(
+                [r.local_id for r in records], timeout=wait_seconds, on_progress=_progress_reporter(ctx)
+            )
+        running = [r for r in records if r.status in UNFINISHED_STATUSES]
+        ids = ", ".join(r.id or r.local_id for r in running)
+        next_step = (
+            f"Call get_video with video_id {ids} and wait_seconds=120 to follow progress."
+            if running
+            else "Done: see files for the downloaded MP4s; list_videos shows everything."
+        )
+        return GenerateResult(
+            videos=[VideoView.of(r) for r in records],
+            estimated_cost_usd=round(plan.cost_per_clip * len(outcome.records), 2),
+            estimated_seconds_each=studio.estimate_seconds(plan),
+            simulated=studio.settings.is_emulator,
+            errors=outcome.errors,
+            next_step=next_step,
+        )
+
+    @server.tool(
+        name="get_video",
+        title="Get / wait for a video",
+        annotations=ToolAnnotations(
+            title="Get / wait for a video",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    @_tool_errors
+    async def get_video(
+        video_id: VideoId, ctx: Context[AppState], wait_seconds: WaitSeconds = 0
+    ) -> Annotated[CallToolResult, GetVideoResult]:
+        """Show one video's status, progress, files and error; optionally wait for it to finish.
+
+        FREE (no generation is started). With wait_seconds > 0 it polls and sends progress
+        notifications every few seconds until the job completes or fails, or the wait ends; then it
+        answers still_running=true with the same id — just call again. Completed videos are
+        downloaded automatically (absolute paths in `files`). A failed video carries error.code
+        (e.g. moderation_blocked): rephrase the prompt and generate again.
+        """
+        studio = _studio(ctx)
+        record = await studio.refresh(video_id)
+        if wait_seconds > 0 and record.status in UNFINISHED_STATUSES:
+            (record,) = await studio.wait([record.local_id], timeout=wait_seconds, on_progress=_progress_reporter(ctx))
+        still_running = record.status in UNFINISHED_STATUSES
+        result = GetVideoResult(video=VideoView.of(record), still_running=still_running, next_step=_next(record))
+        return _with_media(result, record)
+
+    @server.tool(
+        name="download",
+        title="Download a video's files",
+        annotations=ToolAnnotations(
+            title="Download a video's files",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    @_tool_errors
+    async def download(
+        video_id: VideoId,
+        ctx: Context[AppState],
+        variant: Annotated[
+            Literal["video", "thumbnail", "spritesheet", "all"],
+            Field(description="video (MP4), thumbnail (WebP), spritesheet (JPEG grid of frames) or all."),
+        ] = "video",
+    ) -> Annotated[CallToolResult, DownloadResult]:
+        """Download a completed video's files into the output folder and return absolute paths.
+
+        FREE. Completed videos are already downloaded automatically; use this to re-fetch, or for
+        the thumbnail / spritesheet. Files expire on the backend (see expires_at). Writes are atomic:
+        a file under its final name is always complete.
+        """
+        studio = _studio(ctx)
+        variants: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
+        record, paths = await studio.download(video_id, variants)
+        result = DownloadResult(
+            video_id=record.id or record.local_id,
+            files={k: str(v) for k, v in paths.items()},
+            next_step="Open the files, or show the path to the user.",
+        )
+        return _with_media(result, record, only=set(paths))
+
+    @server.tool(
+        name="list_videos",
+        title="List videos",
+        annotations=ToolAnnotations(
+            title="List videos",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    @_tool_errors
+    async def list_videos(
+        ctx: Context[AppState],
+        status: Annotated[
+            Literal["submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"] | None,
+            Field(description="Only videos in this state."),
+        ] = None,
+        model: Annotated[str | None, Field(description="Only videos of this model.")] = None,
+        text: Annotated[str | None, Field(description="Only videos whose prompt contains this text.")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="At most this many, newest first.")] = 20,
+    ) -> ListVideosResult:
+        """List the videos in the local registry (every session, newest first), with status and files.
+
+        FREE and instant: reads the local registry only (use get_video for a fresh status).
+        """
+        records = _studio(ctx).registry.list_videos(status=status, model=model, text=text, limit=limit)
+        return ListVideosResult(
+            videos=[VideoView.of(r) for r in records],
+            count=len(records),
+            next_step="get_video(video_id) for a fresh status; download(video_id) for files.",
+        )
+
+
+def _progress_reporter(ctx: Context[AppState]) -> Callable[[list[VideoRecord], float], Awaitable[None]]:
+    async def report(records: list[VideoRecord], elapsed: float) -> None:
+        total = sum(100 if r.status == "completed" else r.progress for r in records)
+        parts = ", ".join(f"{r.id or r.local_id}: {r.status} {r.progress}%" for r in records)
+        await ctx.report_progress(total / max(1, len(records)), 100, f"{parts} ({elapsed:.0f}s)")
+
+    return report
+
+
+def _next(record: VideoRecord) -> str:
+    vid = record.id or record.local_id
+    match record.status:
+        case "completed":
+            return "Done. The MP4 is at files.video; download(video_id, 'thumbnail') for a preview image."
+        case "failed":
+            return (
+                f"Failed with {record.error_code}: {record.error_message}. Change the prompt accordingly "
+                "and call generate again (the failed job is not billed on most backends)."
+            )
+        case "unknown":
+            return "The request's answer was lost; do not resubmit. Check list_videos later."
+        case "deleted":
+            return "This video was deleted."
+        case _:
+            return f"Still {record.status} ({record.progress}%). Call get_video('{vid}', wait_seconds=120)."
+
+
+def _with_media(result: Any, record: VideoRecord, only: set[str] | None = None) -> CallToolResult:
+    """The structured result plus resource links to local files and a small inline preview, for
+    hosts that show media but ignore structured content."""
+    blocks: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json(indent=2))]
+    for variant, path_text in record.files.items():
+        if only is not None and variant not in only:
+            continue
+        path = Path(path_text)
+        if not path.is_file():
+            continue
+        blocks.append(
+            ResourceLink(
+                type="resource_link",
+                uri=path.as_uri(),
+                name=path.name,
+                mime_type=_MIME.get(variant, "application/octet-stream"),
+                size=path.stat().st_size,
+            )
+        )
+    thumb = record.files.get("thumbnail")
+    if thumb and Path(thumb).is_file() and Path(thumb).stat().st_size <= PREVIEW_MAX_BYTES:
+        data = base64.b64encode(Path(thumb).read_bytes()).decode()
+        blocks.append(ImageContent(type="image", data=data, mime_type="image/webp"))
+    return CallToolResult(content=blocks, structured_content=result.model_dump(mode="json"))
+
+
+_MIME = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}

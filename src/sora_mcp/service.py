@@ -1,0 +1,381 @@
+"""The domain: start clips, follow them, fetch their files — with nothing lost and nothing paid twice.
+
+`Studio` is what the MCP tools call. It knows the catalogue, the registry and the wire client, and
+nothing about MCP. Its contract with money: validate everything before the first request; write the
+intent to the registry before a billable POST and the backend's id right after; never resubmit a
+request whose outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+
+from sora_mcp import catalog
+from sora_mcp.api.client import ImageUpload, VideosClient
+from sora_mcp.api.models import Variant, Video
+from sora_mcp.api.polling import wait_for_video
+from sora_mcp.clock import Clock
+from sora_mcp.config import Settings
+from sora_mcp.errors import (
+    APIError,
+    APIStatusError,
+    AssetExpired,
+    InvalidRequest,
+    NotFoundError,
+    OutcomeUnknown,
+)
+from sora_mcp.files import safe_filename
+from sora_mcp.images import FitMode, PreparedImage, prepare_image
+from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry import Registry
+
+log = logging.getLogger(__name__)
+
+# Backend ids are opaque (gateways base64-encode provider data), so only refuse what can never
+# be an id: empty, whitespace or control characters, absurd length.
+_ID_RE = re.compile(r"^[^\s\x00-\x1f/\\]{1,256}$")
+VARIANTS: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet")
+WaitCallback = Callable[[list[VideoRecord], float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """A validated generation request, ready to send."""
+
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    variations: int
+    image: PreparedImage | None
+    cost_per_clip: float
+    render_seconds: float
+
+    @property
+    def total_cost(self) -> float:
+        return round(self.cost_per_clip * self.variations, 2)
+
+
+@dataclass
+class GenerateOutcome:
+    plan: ClipPlan
+    records: list[VideoRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def check_video_id(video_id: str) -> str:
+    """Raises InvalidRequest unless `video_id` could be a backend or local id."""
+    if not _ID_RE.match(video_id):
+        raise InvalidRequest(
+            "video_id must be the id returned by generate or list_videos (e.g. 'video_123'); "
+            f"got {video_id[:80]!r}.",
+            param="video_id",
+        )
+    return video_id
+
+
+def plan_clip(*, prompt: str, model: str, size: str, seconds: int, variations: int = 1) -> ClipPlan:
+    """Validate a request against the catalogue. Raises InvalidRequest saying what is allowed."""
+    text = prompt.strip()
+    if not text:
+        raise InvalidRequest("prompt is empty: describe the shot (subject, action, setting, camera, light).",
+                             param="prompt")
+    if len(text) > catalog.PROMPT_MAX_CHARS:
+        raise InvalidRequest(
+            f"prompt is {len(text)} characters; at most {catalog.PROMPT_MAX_CHARS} are allowed.", param="prompt"
+        )
+    spec = catalog.resolve_model(model)
+    if spec is None:
+        raise InvalidRequest(
+            f"model {model!r} is not available; use one of {', '.join(catalog.MODELS)} "
+            "(dated snapshots such as sora-2-2025-12-08 also work).",
+            param="model",
+        )
+    if size not in spec.sizes:
+        raise InvalidRequest(
+            f"size {size!r} is not available for {spec.name}; allowed: {', '.join(spec.sizes)}"
+            + ("" if spec.name == "sora-2-pro" else " (sora-2-pro also offers larger sizes)") + ".",
+            param="size",
+        )
+    if str(seconds) not in catalog.SECONDS:
+        raise InvalidRequest(
+            f"seconds={seconds} is not available; allowed: {', '.join(catalog.SECONDS)}. "
+            "For longer pieces, generate and then extend.",
+            param="seconds",
+        )
+    if not 1 <= variations <= catalog.MAX_VARIATIONS:
+        raise InvalidRequest(
+            f"variations must be 1–{catalog.MAX_VARIATIONS}; each variation is a separate billed job.",
+            param="variations",
+        )
+    return ClipPlan(
+        prompt=text,
+        model=model,
+        size=size,
+        seconds=seconds,
+        variations=variations,
+        image=None,
+        cost_per_clip=catalog.estimate_cost(model, size, seconds),
+        render_seconds=catalog.estimate_render_seconds(model, seconds),
+    )
+
+
+class Studio:
+    """Video production on one backend, remembered in one registry."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: VideosClient,
+        registry: Registry,
+        clock: Clock,
+        fetch_http: httpx2.AsyncClient | None = None,
+        emulator_speed: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.registry = registry
+        self.clock = clock
+        self._fetch_http = fetch_http
+        # Estimates shown to the model must match what will really happen: the emulator renders
+        # `speed` times faster than the service it imitates.
+        self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
+
+    # ---- planning -------------------------------------------------------------------------
+
+    def estimate_seconds(self, plan: ClipPlan) -> float:
+        return round(plan.render_seconds / self._speed, 1)
+
+    async def prepare_image(self, ref: str, size: str, fit: FitMode = "crop") -> PreparedImage:
+        width, height = catalog.parse_size(size)
+        roots = [self.settings.output_dir, *self.settings.input_roots]
+        return await prepare_image(ref, width, height, fit, roots=roots, http=self._fetch_http)
+
+    # ---- generate -------------------------------------------------------------------------
+
+    async def generate(self, plan: ClipPlan) -> GenerateOutcome:
+        """Start `plan.variations` jobs, one POST each, recording intent before and id after.
+
+        A definite rejection of the first job raises (nothing was spent). Later failures are
+        reported in `errors` so ids already started are never lost behind an exception.
+        """
+        outcome = GenerateOutcome(plan=plan)
+        for index in range(plan.variations):
+            try:
+                outcome.records.append(await self._submit(plan))
+            except OutcomeUnknown as exc:
+                outcome.errors.append(str(exc))
+                break  # something is wrong with the backend; do not spend more
+            except APIError as exc:
+                if index == 0:
+                    raise
+                outcome.errors.append(f"variation {index + 1}: {exc}")
+                break
+        return outcome
+
+    async def _submit(self, plan: ClipPlan) -> VideoRecord:
+        now = self.clock.now()
+        intent = VideoRecord(
+            local_id=uuid.uuid4().hex,
+            backend=self.settings.backend_label,
+            model=plan.model,
+            prompt=plan.prompt,
+            size=plan.size,
+            seconds=plan.seconds,
+            created_at=now,
+            updated_at=now,
+            image_reference=plan.image.source if plan.image else None,
+            estimated_cost_usd=plan.cost_per_clip,
+        )
+        self.registry.record_intent(intent)
+        upload = (
+            ImageUpload(content=plan.image.content, filename=plan.image.filename, mime_type=plan.image.mime_type)
+            if plan.image
+            else None
+        )
+        try:
+            video = await self.client.create_video(
+                prompt=plan.prompt, model=plan.model, size=plan.size, seconds=plan.seconds, input_reference=upload
+            )
+        except OutcomeUnknown as exc:
+            self.registry.update_video(
+                intent.local_id,
+                status="unknown",
+                note="The request was sent but its answer was lost; a job may exist. It will be "
+                f"reconciled from the backend's job list, never resubmitted. ({exc})",
+            )
+            raise OutcomeUnknown(
+                f"{exc} The intent is recorded as {intent.local_id} with status 'unknown'; do not "
+                "resubmit — check list_videos later.",
+                request_id=exc.request_id,
+            ) from exc
+        except APIError:
+            # The backend definitely refused: no job, no charge. Keep no phantom record.
+            self.registry.discard_intent(intent.local_id)
+            raise
+        record = self.registry.record_submitted(
+            intent.local_id,
+            video_id=video.id,
+            status=video.status,
+            progress=video.progress or 0,
+            remote_created_at=video.created_at,
+        )
+        return self._absorb(record, video)
+
+    # ---- follow ---------------------------------------------------------------------------
+
+    def get_record(self, key: str) -> VideoRecord:
+        check_video_id(key)
+        record = self.registry.get_video(key)
+        if record is None:
+            raise InvalidRequest(
+                f"No video {key!r} in the registry. Use list_videos to see known ids.", param="video_id"
+            )
+        return record
+
+    async def refresh(self, key: str, *, auto_download: bool = True) -> VideoRecord:
+        """Fetch the latest status; download the files of a newly completed video."""
+        record = self.registry.get_video(check_video_id(key))
+        if record is None:
+            record = await self._adopt(key)
+        if record.id is None or record.status == "deleted":
+            return record
+        try:
+            video = await self.client.retrieve_video(record.id)
+        except NotFoundError:
+            return self.registry.update_video(
+                record.local_id, note="The backend no longer knows this id (deleted or expired there)."
+            )
+        record = self._absorb(record, video)
+        if auto_download:
+            record = await self._auto_download(record)
+        return record
+
+    async def _adopt(self, video_id: str) -> VideoRecord:
+        """A video made outside this registry: fetch it and start remembering it."""
+        try:
+            video = await self.client.retrieve_video(video_id)
+        except NotFoundError as exc:
+            raise InvalidRequest(
+                f"No video {video_id!r} in the registry or on the backend. Use list_videos.", param="video_id"
+            ) from exc
+        now = self.clock.now()
+        seconds = int(video.seconds) if (video.seconds or "").isdigit() else 0
+        record = VideoRecord(
+            local_id=uuid.uuid4().hex,
+            backend=self.settings.backend_label,
+            model=video.model or "unknown",
+            prompt=video.prompt or "",
+            size=video.size or "unknown",
+            seconds=seconds,
+            created_at=now,
+            updated_at=now,
+            note="Adopted: made outside this registry.",
+        )
+        self.registry.record_intent(record)
+        record = self.registry.record_submitted(
+            record.local_id,
+            video_id=video.id,
+            status=video.status,
+            progress=video.progress or 0,
+            remote_created_at=video.created_at,
+        )
+        return self._absorb(record, video)
+
+    def _absorb(self, record: VideoRecord, video: Video) -> VideoRecord:
+        """Copy what the backend said into the registry."""
+        changes: dict[str, Any] = {
+            "status": video.status if video.status in ("queued", "in_progress", "completed", "failed")
+            else record.status,
+            "progress": 100 if video.status == "completed" else int(video.progress or 0),
+            "completed_at": video.completed_at,
+            "expires_at": video.expires_at,
+        }
+        if video.error is not None:
+            changes["error_code"] = video.error.code
+            changes["error_message"] = video.error.message
+        return self.registry.update_video(record.local_id, **changes)
+
+    async def wait(self, keys: Sequence[str], *, timeout: float, on_progress: WaitCallback | None = None,
+                   heartbeat: float = 5.0) -> list[VideoRecord]:
+        """Follow several videos until each is terminal or `timeout` passes; never raises on a
+        timeout — the records say what is still running."""
+        records = {k: self.get_record(k) for k in keys}
+        start = self.clock.now()
+
+        async def report() -> None:
+            if on_progress is not None:
+                await on_progress(list(records.values()), self.clock.now() - start)
+
+        async def follow(key: str) -> None:
+            record = records[key]
+            if record.id is None or record.status not in UNFINISHED_STATUSES:
+                return
+
+            async def seen(video: Video, _elapsed: float) -> None:
+                records[key] = self._absorb(records[key], video)
+                await report()
+
+            video = await wait_for_video(
+                self.client, record.id, timeout=timeout, clock=self.clock, on_progress=seen, heartbeat=heartbeat
+            )
+            records[key] = await self._auto_download(self._absorb(records[key], video))
+
+        async with anyio.create_task_group() as group:
+            for key in records:
+                group.start_soon(follow, key)
+        await report()
+        return list(records.values())
+
+    # ---- files ----------------------------------------------------------------------------
+
+    async def _auto_download(self, record: VideoRecord) -> VideoRecord:
+        if record.status != "completed" or "video" in record.files:
+            return record
+        try:
+            return (await self.download(record.local_id, ("video", "thumbnail")))[0]
+        except (APIError, AssetExpired) as exc:
+            log.warning("automatic download of %s failed: %s", record.id, exc)
+            return self.registry.update_video(record.local_id, note=f"Automatic download failed: {exc}")
+
+    async def download(self, key: str, variants: Sequence[Variant]) -> tuple[VideoRecord, dict[str, Path]]:
+        """Fetch variants of a completed video into the output folder (atomic writes).
+
+        Raises:
+            InvalidRequest: the video is not completed.
+            AssetExpired: the backend's files are gone.
+        """
+        record = self.get_record(key)
+        if record.status != "completed" or record.id is None:
+            raise InvalidRequest(
+                f"Video {key} is {record.status}, not completed; call get_video with wait_seconds first.",
+                param="video_id",
+            )
+        expired = record.expires_at is not None and record.expires_at < self.clock.now()
+        self.settings.output_dir.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, Path] = {}
+        for variant in variants:
+            dest = self.settings.output_dir / safe_filename(record.id, variant)
+            try:
+                await self.client.download_content(record.id, dest, variant=variant)
+            except (NotFoundError, APIStatusError) as exc:
+                if expired or (isinstance(exc, APIStatusError) and exc.status_code in (404, 410)):
+                    raise AssetExpired(
+                        f"The {variant} of {record.id} is no longer available on the backend "
+                        f"(expires_at={record.expires_at}). Files already saved: {record.files or 'none'}."
+                    ) from exc
+                raise
+            paths[variant] = dest
+        files = {**record.files, **{k: str(v) for k, v in paths.items()}}
+        record = self.registry.update_video(record.local_id, files=files)
+        return record, paths

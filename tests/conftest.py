@@ -1,0 +1,35 @@
+"""Shared fixtures: every test runs with its own home and output folders and no real credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_ENV_VARS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "SORA_MCP_BACKEND",
+    "SORA_MCP_PROFILE",
+    "SORA_MCP_TIMEOUT",
+    "SORA_MCP_EMULATOR_SPEED",
+    "SORA_EMULATOR_FAULTS",
+    "SORA_MCP_INPUT_DIRS",
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point SORA_MCP_HOME and SORA_MCP_OUTPUT_DIR at a temp folder; drop any real key."""
+    for var in _ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("SORA_MCP_HOME", str(home))
+    monkeypatch.setenv("SORA_MCP_OUTPUT_DIR", str(tmp_path / "out"))
+    yield home
