@@ -32,4 +32,4 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     home = tmp_path / "home"
     monkeypatch.setenv("SORA_MCP_HOME", str(home))
     monkeypatch.setenv("SORA_MCP_OUTPUT_DIR", str(tmp_path / "out"))
-    yield home
+    return home

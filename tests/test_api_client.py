@@ -3,6 +3,7 @@ billable POSTs sent exactly once, and atomic downloads."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,11 +12,15 @@ from typing import Any
 
 import httpx2
 import pytest
+from PIL import Image
 
 from sora_mcp.api.client import FileRef, ImageUpload, ImageURL, VideosClient
+from sora_mcp.api.polling import wait_for_video
 from sora_mcp.api.profile import EMULATOR, OPENAI, PROFILES, BackendProfile
 from sora_mcp.api.retry import RetryPolicy
 from sora_mcp.clock import FakeClock
+from sora_mcp.emulator.app import create_app
+from sora_mcp.emulator.faults import FaultConfig
 from sora_mcp.errors import (
     APIConnectionError,
     APIError,
@@ -672,3 +677,127 @@ async def test_a_download_cut_midway_starts_over_and_completes(tmp_path: Path) -
     assert dest.read_bytes() == b"whole video"
     assert entries(tmp_path) == [dest]
     assert len(clock.slept) == 1
+
+
+# --- against the emulator, over ASGI: the same code path as a remote backend ----------------------
+
+
+@asynccontextmanager
+async def emulator_client(
+    root: Path, clock: FakeClock, *, faults: FaultConfig | None = None, api_key: str | None = KEY
+) -> AsyncIterator[tuple[VideosClient, Backend]]:
+    app = create_app(root=root, clock=clock, speed=50.0, render_fps=4, faults=faults, api_key=KEY)
+    asgi = httpx2.ASGITransport(app=app)
+    recorder = Backend()
+
+    async def forward(request: httpx2.Request) -> httpx2.Response:
+        recorder.requests.append(request)
+        return await asgi.handle_async_request(request)
+
+    transport = httpx2.MockTransport(forward)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://emulator/v1") as http:
+        yield VideosClient(http, api_key=api_key, profile=EMULATOR, clock=clock), recorder
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.anyio
+async def test_the_emulator_round_trip_creates_waits_downloads_remixes_lists_and_deletes(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    async with emulator_client(tmp_path / "emulator", clock) as (client, _):
+        created = await client.create_video(
+            prompt="a red fox in snow", model="sora-2", size="1280x720", seconds=4
+        )
+        assert (created.status, created.seconds, created.size) == ("queued", "4", "1280x720")
+
+        done = await wait_for_video(client, created.id, timeout=600, clock=clock)
+        assert done.status == "completed"
+        assert client.last_poll_after is not None
+
+        clip = await client.download_content(done.id, tmp_path / "out" / "fox.mp4")
+        thumb = await client.download_content(done.id, tmp_path / "out" / "fox.webp", variant="thumbnail")
+        sheet = await client.download_content(done.id, tmp_path / "out" / "fox.jpg", variant="spritesheet")
+        assert clip.read_bytes()[4:8] == b"ftyp"
+        assert thumb.read_bytes()[8:12] == b"WEBP"
+        assert sheet.read_bytes()[:2] == b"\xff\xd8"
+        assert entries(tmp_path / "out") == sorted([clip, thumb, sheet])
+
+        remix = await client.remix_video(done.id, prompt="the same fox at night")
+        assert remix.remixed_from_video_id == done.id
+        listed = [video.id async for video in client.iter_videos(page_size=1)]
+        assert listed == [remix.id, done.id]
+
+        deleted = await client.delete_video(done.id)
+        assert (deleted.id, deleted.deleted) == (done.id, True)
+        with pytest.raises(NotFoundError):
+            await client.retrieve_video(done.id)
+
+
+@pytest.mark.anyio
+async def test_the_emulator_accepts_an_uploaded_first_frame_characters_and_an_extension(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    async with emulator_client(tmp_path / "emulator", clock) as (client, _):
+        upload = ImageUpload(content=png(1280, 720), filename="frame.png", mime_type="image/png")
+        source = await client.create_video(prompt="a paper boat", size="1280x720", input_reference=upload)
+        source = await wait_for_video(client, source.id, timeout=600, clock=clock)
+        clip = await client.download_content(source.id, tmp_path / "boat.mp4")
+
+        character = await client.create_character(name="Boaty", video=clip)
+        assert (await client.get_character(character.id)).name == "Boaty"
+        with_character = await client.create_video(
+            prompt="Boaty sails away", size="1280x720", characters=[character.id]
+        )
+        extended = await client.extend_video(source.id, prompt="it drifts on", seconds=4)
+
+    assert with_character.status == "queued"
+    assert extended.seconds == "8"
+
+
+@pytest.mark.anyio
+async def test_the_emulator_batch_flow_uploads_creates_and_reads_a_batch(tmp_path: Path) -> None:
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/videos", "body": {"prompt": "a kite"}}
+    async with emulator_client(tmp_path / "emulator", FakeClock()) as (client, _):
+        uploaded = await client.upload_file(content=json.dumps(line).encode() + b"\n", filename="in.jsonl")
+        batch = await client.create_batch(input_file_id=uploaded.id)
+        again = await client.retrieve_batch(batch.id)
+
+    assert again.id == batch.id
+    assert again.input_file_id == uploaded.id
+
+
+@pytest.mark.anyio
+async def test_the_emulator_faults_are_retried_on_reads_and_never_on_a_create(tmp_path: Path) -> None:
+    faults = FaultConfig()
+    clock = FakeClock()
+    async with emulator_client(tmp_path / "emulator", clock, faults=faults) as (client, recorder):
+        faults.inject(500, times=1, methods=["POST"])
+        with pytest.raises(OutcomeUnknown):
+            await client.create_video(prompt="a fox")
+        assert recorder.count("POST") == 1
+
+        created = await client.create_video(prompt="a fox")
+        faults.inject(503, times=2, methods=["GET"])
+        faults.inject(429, times=1, retry_after=1, methods=["GET"])
+        assert (await client.retrieve_video(created.id)).id == created.id
+        assert recorder.count("GET") == 4
+        assert clock.slept[-1] == 1.0
+
+
+@pytest.mark.anyio
+async def test_the_emulator_refuses_a_wrong_key_without_the_error_repeating_it(tmp_path: Path) -> None:
+    wrong = "sk-wrong-key-that-must-not-leak"
+    async with emulator_client(tmp_path / "emulator", FakeClock(), api_key=wrong) as (client, _):
+        with pytest.raises(AuthenticationError) as caught:
+            await client.retrieve_video("video_1")
+
+    assert caught.value.code == "invalid_api_key"
+    assert caught.value.request_id is not None
+    assert wrong not in str(caught.value)

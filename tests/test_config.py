@@ -64,5 +64,5 @@ def test_cli_reports_a_configuration_error_and_exits_2(
 
 
 def test_cli_refuses_a_non_loopback_http_bind(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--transport", "http", "--host", "0.0.0.0"]) == 2  # noqa: S104
+    assert main(["serve", "--transport", "http", "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err

@@ -13,26 +13,28 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers import structured
 from mcp import Client, StdioServerParameters
 
+from helpers import structured
 from sora_mcp.media import probe
 
 pytestmark = pytest.mark.anyio
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, speed: float = 400) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SORA_"))}
     env.update(
         SORA_MCP_HOME=str(tmp_path / "home"),
         SORA_MCP_OUTPUT_DIR=str(tmp_path / "out"),
-        SORA_MCP_EMULATOR_SPEED="400",
+        SORA_MCP_EMULATOR_SPEED=str(speed),
     )
     return env
 
 
-def _stdio(tmp_path: Path) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-m", "sora_mcp", "serve"], env=_env(tmp_path))
+def _stdio(tmp_path: Path, speed: float = 400) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "sora_mcp", "serve"], env=_env(tmp_path, speed)
+    )
 
 
 async def test_stdio_server_generates_follows_with_progress_and_remembers(tmp_path: Path) -> None:
@@ -42,7 +44,8 @@ async def test_stdio_server_generates_follows_with_progress_and_remembers(tmp_pa
         progress.append(value)
 
     with anyio.fail_after(60):
-        async with Client(_stdio(tmp_path)) as client:
+        # Speed 16: a 4 s sora-2 clip takes about 2 s, long enough to see progress arrive.
+        async with Client(_stdio(tmp_path, speed=16)) as client:
             started = structured(
                 await client.call_tool(
                     "generate", {"prompt": "a heron lifts off a misty lake", "size": "1280x720"}
@@ -75,7 +78,7 @@ def _free_port() -> int:
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
-    proc = subprocess.Popen(  # noqa: S603 — our own interpreter and module
+    proc = subprocess.Popen(
         [sys.executable, "-m", "sora_mcp", "serve", "--transport", "http", "--port", str(port)],
         env=_env(tmp_path),
         stdout=subprocess.DEVNULL,

@@ -3,12 +3,13 @@ diskcache registry and real MP4 files."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
-from helpers import Rig, data_url, error_text, png_bytes, structured
 from mcp.types import ImageContent, ResourceLink
 
+from helpers import Rig, data_url, error_text, png_bytes, structured
 from sora_mcp.media import frame_at, probe
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +45,7 @@ async def test_generate_wait_download_and_a_new_server_remembers(rig: Rig, tmp_p
     assert done["video"]["status"] == "completed"
     assert len(progress) >= 2
     assert progress[-1][0] == 100
-    assert all(b[0] >= a[0] for a, b in zip(progress, progress[1:], strict=False))
+    assert all(b[0] >= a[0] for a, b in itertools.pairwise(progress))
 
     path = Path(done["video"]["files"]["video"])
     assert path.is_absolute() and path.parent == tmp_path / "out"
@@ -210,7 +211,7 @@ async def test_every_tool_declares_annotations_and_an_output_schema(rig: Rig) ->
         assert tool.annotations.idempotent_hint is not None
         assert tool.annotations.open_world_hint is not None
         assert tool.output_schema is not None
-        assert tool.description and "NEXT" in tool.description or "FREE" in (tool.description or "")
+        assert (tool.description and "NEXT" in tool.description) or "FREE" in (tool.description or "")
     assert tools["get_video"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert tools["generate"].annotations.idempotent_hint is False  # type: ignore[union-attr]
 

@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--speed", type=float, help="render speed-up over the real service (default 20)")
     emu.add_argument("--api-key", help="require this bearer token (default: accept any)")
 
-    demo = sub.add_parser("demo", help="run an end-to-end production through the server, as an assistant would")
+    demo = sub.add_parser(
+        "demo", help="run an end-to-end production through the server, as an assistant would"
+    )
     demo.add_argument(
         "--remote",
         action="store_true",
@@ -58,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "serve":
             return _serve(
-                getattr(args, "transport", "stdio"), getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000)
+                getattr(args, "transport", "stdio"),
+                getattr(args, "host", "127.0.0.1"),
+                getattr(args, "port", 8000),
             )
         if command == "emulator":
             return _emulator(args)
@@ -101,7 +105,9 @@ def _emulator(args: argparse.Namespace) -> int:
     settings = Settings.from_env(backend="emulator")
     root = Path(args.root).expanduser().resolve() if args.root else settings.emulator_dir
     faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
-    app = create_app(root=root, speed=args.speed or settings.emulator_speed, faults=faults, api_key=args.api_key)
+    app = create_app(
+        root=root, speed=args.speed or settings.emulator_speed, faults=faults, api_key=args.api_key
+    )
     print(f"sora-mcp emulator: http://{args.host}:{args.port}/v1 (state in {root})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -113,7 +113,8 @@ class Settings:
             api_key=api_key,
             home=home,
             output_dir=output_dir,
-            profile=pick("profile", "SORA_MCP_PROFILE") or ("emulator" if backend == "emulator" else "openai"),
+            profile=pick("profile", "SORA_MCP_PROFILE")
+            or ("emulator" if backend == "emulator" else "openai"),
             request_timeout=_positive(pick("request_timeout", "SORA_MCP_TIMEOUT"), "SORA_MCP_TIMEOUT", 60.0),
             emulator_speed=_positive(
                 pick("emulator_speed", "SORA_MCP_EMULATOR_SPEED"), "SORA_MCP_EMULATOR_SPEED", 20.0
@@ -140,7 +141,9 @@ def _absolute_dir(raw: str | None, var: str, default: Path) -> Path:
     if not path.is_absolute():
         # Desktop clients start servers in unpredictable working folders, so a relative path
         # would scatter files; refuse it rather than guess.
-        raise ConfigError(f"{var} must be an absolute path (desktop clients start servers anywhere); got {raw!r}.")
+        raise ConfigError(
+            f"{var} must be an absolute path (desktop clients start servers anywhere); got {raw!r}."
+        )
     return path.resolve()
 
 

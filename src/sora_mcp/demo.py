@@ -113,7 +113,9 @@ async def _main(remote: bool) -> int:
                 f"{info.frames} frames, {info.codec}"
             )
             if not good:
-                failures.append(f"{path} is {info.width}x{info.height} {info.seconds:.2f}s, expected {SIZE} {shot['seconds']}s")
+                failures.append(
+                    f"{path} is {info.width}x{info.height} {info.seconds:.2f}s, expected {SIZE} {shot['seconds']}s"
+                )
 
         listing = _ok(await client.call_tool("list_videos", {"limit": 5}), "list_videos")
         _say(f"\nRegistry ({listing['count']} most recent):")
@@ -122,7 +124,9 @@ async def _main(remote: bool) -> int:
 
     _say(f"\nFiles are in {settings.output_dir}; the registry is in {settings.registry_dir}.")
     if settings.is_emulator:
-        _say("These clips are SIMULATED by the built-in emulator: set OPENAI_API_KEY / OPENAI_BASE_URL for real ones.")
+        _say(
+            "These clips are SIMULATED by the built-in emulator: set OPENAI_API_KEY / OPENAI_BASE_URL for real ones."
+        )
     if failures:
         _say("\nDEMO FAILED:\n  " + "\n  ".join(failures))
         return 1
@@ -134,7 +138,7 @@ def _ok(result: CallToolResult, tool: str) -> dict[str, Any]:
     if result.is_error or result.structured_content is None:
         text = " ".join(getattr(block, "text", "") for block in result.content)
         raise RuntimeError(f"{tool} failed: {text}")
-    return result.structured_content
+    return dict(result.structured_content)
 
 
 def _first_frame(folder: Path) -> Path:

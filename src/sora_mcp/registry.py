@@ -233,7 +233,9 @@ class Registry:
         with self._transaction():
             rec = self._require(_VIDEO, local_id, VideoRecord)
             if rec.id is not None or rec.status != "submitting":
-                raise RegistryError(f"video record {local_id!r} is {rec.status} with id {rec.id!r}; not discarding it")
+                raise RegistryError(
+                    f"video record {local_id!r} is {rec.status} with id {rec.id!r}; not discarding it"
+                )
             self._cache.delete(_VIDEO + local_id)
 
     def update_video(self, key: str, **changes: Any) -> VideoRecord:

@@ -20,7 +20,8 @@ import anyio
 import httpx2
 
 from sora_mcp import catalog
-from sora_mcp.api.client import ImageUpload, VideosClient
+from sora_mcp.api.client import VideosClient
+from sora_mcp.api.inputs import ImageUpload
 from sora_mcp.api.models import Variant, Video
 from sora_mcp.api.polling import wait_for_video
 from sora_mcp.clock import Clock
@@ -87,11 +88,13 @@ def plan_clip(*, prompt: str, model: str, size: str, seconds: int, variations: i
     """Validate a request against the catalogue. Raises InvalidRequest saying what is allowed."""
     text = prompt.strip()
     if not text:
-        raise InvalidRequest("prompt is empty: describe the shot (subject, action, setting, camera, light).",
-                             param="prompt")
+        raise InvalidRequest(
+            "prompt is empty: describe the shot (subject, action, setting, camera, light).", param="prompt"
+        )
     if len(text) > catalog.PROMPT_MAX_CHARS:
         raise InvalidRequest(
-            f"prompt is {len(text)} characters; at most {catalog.PROMPT_MAX_CHARS} are allowed.", param="prompt"
+            f"prompt is {len(text)} characters; at most {catalog.PROMPT_MAX_CHARS} are allowed.",
+            param="prompt",
         )
     spec = catalog.resolve_model(model)
     if spec is None:
@@ -103,7 +106,8 @@ def plan_clip(*, prompt: str, model: str, size: str, seconds: int, variations: i
     if size not in spec.sizes:
         raise InvalidRequest(
             f"size {size!r} is not available for {spec.name}; allowed: {', '.join(spec.sizes)}"
-            + ("" if spec.name == "sora-2-pro" else " (sora-2-pro also offers larger sizes)") + ".",
+            + ("" if spec.name == "sora-2-pro" else " (sora-2-pro also offers larger sizes)")
+            + ".",
             param="size",
         )
     if str(seconds) not in catalog.SECONDS:
@@ -199,13 +203,19 @@ class Studio:
         )
         self.registry.record_intent(intent)
         upload = (
-            ImageUpload(content=plan.image.content, filename=plan.image.filename, mime_type=plan.image.mime_type)
+            ImageUpload(
+                content=plan.image.content, filename=plan.image.filename, mime_type=plan.image.mime_type
+            )
             if plan.image
             else None
         )
         try:
             video = await self.client.create_video(
-                prompt=plan.prompt, model=plan.model, size=plan.size, seconds=plan.seconds, input_reference=upload
+                prompt=plan.prompt,
+                model=plan.model,
+                size=plan.size,
+                seconds=plan.seconds,
+                input_reference=upload,
             )
         except OutcomeUnknown as exc:
             self.registry.update_video(
@@ -270,7 +280,7 @@ class Studio:
                 f"No video {video_id!r} in the registry or on the backend. Use list_videos.", param="video_id"
             ) from exc
         now = self.clock.now()
-        seconds = int(video.seconds) if (video.seconds or "").isdigit() else 0
+        seconds = int(video.seconds) if video.seconds and video.seconds.isdigit() else 0
         record = VideoRecord(
             local_id=uuid.uuid4().hex,
             backend=self.settings.backend_label,
@@ -295,7 +305,8 @@ class Studio:
     def _absorb(self, record: VideoRecord, video: Video) -> VideoRecord:
         """Copy what the backend said into the registry."""
         changes: dict[str, Any] = {
-            "status": video.status if video.status in ("queued", "in_progress", "completed", "failed")
+            "status": video.status
+            if video.status in ("queued", "in_progress", "completed", "failed")
             else record.status,
             "progress": 100 if video.status == "completed" else int(video.progress or 0),
             "completed_at": video.completed_at,
@@ -306,8 +317,14 @@ class Studio:
             changes["error_message"] = video.error.message
         return self.registry.update_video(record.local_id, **changes)
 
-    async def wait(self, keys: Sequence[str], *, timeout: float, on_progress: WaitCallback | None = None,
-                   heartbeat: float = 5.0) -> list[VideoRecord]:
+    async def wait(
+        self,
+        keys: Sequence[str],
+        *,
+        timeout: float,
+        on_progress: WaitCallback | None = None,
+        heartbeat: float = 5.0,
+    ) -> list[VideoRecord]:
         """Follow several videos until each is terminal or `timeout` passes; never raises on a
         timeout — the records say what is still running."""
         records = {k: self.get_record(k) for k in keys}
@@ -327,7 +344,12 @@ class Studio:
                 await report()
 
             video = await wait_for_video(
-                self.client, record.id, timeout=timeout, clock=self.clock, on_progress=seen, heartbeat=heartbeat
+                self.client,
+                record.id,
+                timeout=timeout,
+                clock=self.clock,
+                on_progress=seen,
+                heartbeat=heartbeat,
             )
             records[key] = await self._auto_download(self._absorb(records[key], video))
 

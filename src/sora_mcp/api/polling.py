@@ -28,7 +28,7 @@ async def wait_for_video(
     client: VideosClient,
     video_id: str,
     *,
-    timeout: float,  # noqa: ASYNC109 -- ends the wait with a result; cancelling would lose it
+    timeout: float,
     clock: Clock,
     on_progress: ProgressCallback | None = None,
     heartbeat: float = 5.0,

@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from sora_mcp.emulator.envelope import WireError, bad_request, new_request_id
+from sora_mcp.emulator.envelope import WireError, bad_request
 from sora_mcp.emulator.jobs import Jobs
 from sora_mcp.emulator.store import BatchItem, BatchRecord, FileRecord, new_id, video_json, video_phase
 from sora_mcp.emulator.validation import Body, validate_create
@@ -96,7 +96,7 @@ def cancel_batch(jobs: Jobs, record: BatchRecord) -> BatchRecord:
         raise bad_request(
             f"Batch '{record.id}' is {status} and can no longer be cancelled.", code="batch_not_cancellable"
         )
-    record.cancelled_at = int(jobs.now())
+    record.cancelled_at = jobs.now()
     _finalize(jobs, record, record.cancelled_at)
     return record
 
@@ -107,9 +107,9 @@ def batch_json(jobs: Jobs, record: BatchRecord) -> dict[str, Any]:
     states = [_item_state(jobs, item, now) for item in record.items]
     finished = all(state[0] != "pending" for state in states)
     if record.errors is None and record.finished_at is None and record.cancelled_at is None and finished:
-        _finalize(jobs, record, int(max([record.created_at, *(state[1] for state in states)])))
+        _finalize(jobs, record, max([float(record.created_at), *(state[1] for state in states)]))
     if record.finished_at is not None:
-        states = [_item_state(jobs, item, float(record.finished_at)) for item in record.items]
+        states = [_item_state(jobs, item, record.finished_at) for item in record.items]
     counts = {
         "total": len(record.items),
         "completed": sum(1 for s in states if s[0] == "completed"),
@@ -118,13 +118,11 @@ def batch_json(jobs: Jobs, record: BatchRecord) -> dict[str, Any]:
     if record.errors is not None:
         status, extra = "failed", {"failed_at": record.created_at}
     elif record.cancelled_at is not None:
-        status, extra = (
-            "cancelled",
-            {"cancelling_at": record.cancelled_at, "cancelled_at": record.cancelled_at},
-        )
+        cancelled_at = int(record.cancelled_at)
+        status, extra = "cancelled", {"cancelling_at": cancelled_at, "cancelled_at": cancelled_at}
     elif record.finished_at is not None:
-        status = "completed"
-        extra = {"finalizing_at": record.finished_at, "completed_at": record.finished_at}
+        finished_at = int(record.finished_at)
+        status, extra = "completed", {"finalizing_at": finished_at, "completed_at": finished_at}
     else:
         status, extra = "in_progress", {}
     return {
@@ -163,17 +161,19 @@ def _item_state(jobs: Jobs, item: BatchItem, now: float) -> tuple[str, float]:
     return (phase.status if phase.terminal else "pending"), phase.ends_at
 
 
-def _finalize(jobs: Jobs, record: BatchRecord, at: int) -> None:
+def _finalize(jobs: Jobs, record: BatchRecord, at: float) -> None:
     outputs: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     for item in record.items:
-        line_id = "batch_req_" + hashlib.sha256(f"{record.id}:{item.custom_id}".encode()).hexdigest()[:32]
+        # Derived, not random: two apps finalizing the same batch write identical files.
+        digest = hashlib.sha256(f"{record.id}:{item.custom_id}".encode()).hexdigest()
+        line_id, request_id = f"batch_req_{digest[:32]}", f"req_{digest[32:64]}"
         if item.video_id is None:
             message = str((item.error or {}).get("message", "refused"))
             code = (item.error or {}).get("code") or "invalid_request"
             response = {
                 "status_code": item.status_code,
-                "request_id": new_request_id(),
+                "request_id": request_id,
                 "body": {"error": item.error},
             }
             failures.append(_line(line_id, item.custom_id, response, {"code": code, "message": message}))
@@ -185,7 +185,7 @@ def _finalize(jobs: Jobs, record: BatchRecord, at: int) -> None:
             continue
         phase = video_phase(video, at)
         body = video_json(video, at)
-        response = {"status_code": 200, "request_id": new_request_id(), "body": body}
+        response = {"status_code": 200, "request_id": request_id, "body": body}
         if phase.status == "completed":
             outputs.append(_line(line_id, item.custom_id, response, None))
         elif phase.status == "failed":
@@ -207,7 +207,7 @@ def _line(line_id: str, custom_id: str, response: Any, error: Any) -> dict[str, 
 
 
 def _write_result(
-    jobs: Jobs, record: BatchRecord, kind: str, lines: list[dict[str, Any]], at: int
+    jobs: Jobs, record: BatchRecord, kind: str, lines: list[dict[str, Any]], at: float
 ) -> str | None:
     if not lines:
         return None
@@ -216,7 +216,7 @@ def _write_result(
     file = FileRecord(
         id=file_id,
         bytes=len(content),
-        created_at=at,
+        created_at=int(at),
         filename=f"{record.id}_{kind}.jsonl",
         purpose="batch_output",
     )

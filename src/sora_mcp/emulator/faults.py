@@ -11,7 +11,7 @@ Two kinds, both exact (no randomness):
 2. **HTTP faults, injected.** `FaultConfig.inject(status, times, retry_after=None,
    methods=None, path=None)` makes the next `times` requests that match (HTTP method in
    `methods`, `path` a substring of the URL path; None = any) answer `status` with the error
-   envelope, before auth or routing, with `retry-after` (whole seconds) and `retry-after-ms`
+   envelope (after the API-key check, before routing), with `retry-after` (whole seconds) and `retry-after-ms`
    headers when `retry_after` is given. Injected faults fire in the order they were added and
    each is used up after `times` matches. A fault answer changes no state.
 

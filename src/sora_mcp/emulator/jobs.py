@@ -27,6 +27,8 @@ _POLL_MIN_MS, _POLL_MAX_MS = 50, 10_000
 
 
 class Jobs:
+    """The emulator's job rules over one store and one clock."""
+
     def __init__(self, store: EmulatorStore, clock: Clock, *, speed: float, fps: int) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
@@ -52,9 +54,9 @@ class Jobs:
         record = self.video(video_id, param=param)
         status = video_phase(record, self.now()).status
         if status != "completed":
+            advice = "Make a new video instead." if status == "failed" else "Poll it until it is 'completed'."
             raise bad_request(
-                f"Video '{video_id}' is {status}; only a completed video can be {action}. "
-                "Poll it until its status is 'completed'.",
+                f"Video '{video_id}' is {status}; only a completed video can be {action}. {advice}",
                 param=param,
                 code="invalid_video_state",
             )
@@ -104,7 +106,9 @@ class Jobs:
     ) -> VideoRecord:
         """Remix or edit of a stored video: the source's content, visibly changed by `prompt`."""
         video_id = new_id("video_")
-        segments = [s.model_copy(update={"note": prompt}) if s.upload is None else s for s in source.segments]
+        changed = {"note": prompt, "video_id": video_id}
+        # An uploaded stretch (from an extension of an upload) is kept as is: it cannot be re-tinted.
+        segments = [s if s.upload is not None else s.model_copy(update=changed) for s in source.segments]
         return self._start(
             video_id=video_id,
             kind=kind,

@@ -11,6 +11,9 @@ clip and shows as a banner.
 
 Speed is part of the contract (the emulator renders on demand): everything static is drawn once
 per clip and each frame only composites what moves.
+
+Joining clips and making the thumbnail and spritesheet work on any video file, so they live in
+`sora_mcp.media`; they are re-exported here so the emulator has one module to render with.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ Patch = tuple[tuple[int, int], Image.Image]
 _CAPTION_MAX_LINES = 3
 _CAPTION_MAX_CHARS = 600  # more than three lines hold at any size; the wrapper reads no further
 _ZOOM = 0.12  # how far a first-frame clip has zoomed in by its last frame
-_ZOOM_EVERY = 2  # frames per zoom step (see _Scene.frames)
-_TINT_STRENGTH = 0.4
+_ZOOM_STEPS_PER_SECOND = 12  # see _Scene.frames
+_TINT_STRENGTH = 0.5
 _MARK_RED: Rgb = (205, 32, 44)
 _INK = (255, 255, 255, 255)
 _SHADE = (0, 0, 0, 150)
@@ -248,7 +251,7 @@ def _text_box(
 ) -> Image.Image:
     """Lines of white text on a rounded box; `width` 0 fits the box to the text."""
     step = _line_height(font) + pad // 2
-    width = width or round(max(font.getlength(line) for line in lines)) + 2 * pad
+    width = max(1, width or round(max(font.getlength(line) for line in lines)) + 2 * pad)
     box = Image.new("RGBA", (width, step * len(lines) - pad // 2 + 2 * pad))
     draw = ImageDraw.Draw(box)
     draw.rounded_rectangle((0, 0, box.width - 1, box.height - 1), radius=pad, fill=fill)
@@ -329,7 +332,10 @@ class _Scene:
             gradient = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
             backdrop = ImageOps.colorize(gradient, top, bottom)
             sprites = _shape_sprites(digest, (accents[0], accents[1]), size)
-        tint = _hsv(_unit(_digest(spec.note, 2), 0), 0.75, 0.45) if spec.note else None
+        tint = None
+        if spec.note:
+            # A hue at least a third of the wheel away from the prompt's, so the change shows.
+            tint = _hsv(_unit(digest, 0) + 0.33 + 0.34 * _unit(_digest(spec.note, 2), 0), 0.8, 0.5)
         if tint is not None:
             backdrop = Image.blend(backdrop, Image.new("RGB", size, tint), _TINT_STRENGTH)
         sprites += _character_sprites(spec.characters, size)
@@ -338,15 +344,16 @@ class _Scene:
 
     def frames(self) -> Iterator[Image.Image]:
         zoomed, zoomed_at = self.backdrop, 0
+        every = max(1, self.spec.fps // _ZOOM_STEPS_PER_SECOND)
         for index in range(self.spec.frame_count):
             if self.still is None:
                 yield self._compose(self.backdrop.copy(), index)
             elif index == 0:
                 yield self.still
             else:
-                # A zoom step costs more than the rest of a frame; one step per _ZOOM_EVERY
-                # frames keeps first-frame clips near the render budget and still reads as motion.
-                if zoomed_at == 0 or index - zoomed_at >= _ZOOM_EVERY:
+                # A zoom step costs more than the rest of a frame; a dozen steps a second keeps
+                # first-frame clips near the render budget and still reads as smooth motion.
+                if zoomed_at == 0 or index - zoomed_at >= every:
                     zoomed, zoomed_at = self._zoomed(index), index
                 yield self._compose(zoomed.copy(), index)
 
@@ -359,7 +366,7 @@ class _Scene:
         draw = ImageDraw.Draw(frame)
         timecode = f"{_timecode(t)} / {_timecode(spec.seconds)}"
         draw.text(self.overlay.timecode_at, timecode, font=self.overlay.timecode_font, fill=_INK)
-        filled = round(spec.width * (index + 1) / spec.frame_count)
+        filled = max(1, round(spec.width * (index + 1) / spec.frame_count))
         draw.rectangle((0, spec.height - _bar_height(spec), filled - 1, spec.height - 1), fill=self.accent)
         return frame
 

@@ -58,7 +58,9 @@ async def create_character(request: Request) -> Response:
             param="video",
             code="invalid_video_duration",
         )
-    record = CharacterRecord(id=new_id("char_", 32), name=name, created_at=int(jobs.now()), clip_seconds=seconds)
+    record = CharacterRecord(
+        id=new_id("char_", 32), name=name, created_at=int(jobs.now()), clip_seconds=seconds
+    )
     jobs.store.save_character(record, upload.content)
     return JSONResponse(character_json(record))
 

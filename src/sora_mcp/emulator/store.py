@@ -114,8 +114,10 @@ class BatchRecord(_Stored):
     metadata: dict[str, str] | None = None
     items: list[BatchItem] = Field(default_factory=list)
     errors: list[dict[str, Any]] | None = None
-    cancelled_at: int | None = None
-    finished_at: int | None = None
+    # Exact clock readings (the wire shows whole seconds), so results are judged at the very
+    # instant the batch ended.
+    cancelled_at: float | None = None
+    finished_at: float | None = None
     output_file_id: str | None = None
     error_file_id: str | None = None
 

@@ -106,7 +106,7 @@ def build_server(
     from sora_mcp.server.tools import register_tools
 
     register_tools(server)
-    register_resources(server)
+    register_resources(server, settings)
     return server
 
 

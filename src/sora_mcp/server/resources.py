@@ -8,11 +8,12 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from sora_mcp import catalog
+from sora_mcp.config import Settings
 from sora_mcp.server.app import AppState
 from sora_mcp.server.schemas import VideoView
 
 
-def register_resources(server: MCPServer[AppState]) -> None:
+def register_resources(server: MCPServer[AppState], settings: Settings) -> None:
     @server.resource(
         "sora://capabilities",
         name="capabilities",
@@ -20,8 +21,7 @@ def register_resources(server: MCPServer[AppState]) -> None:
         description="What each model accepts and costs; read before choosing model/size/seconds.",
         mime_type="application/json",
     )
-    def capabilities(ctx: Context[AppState]) -> str:
-        settings = ctx.request_context.lifespan_context.settings
+    def capabilities() -> str:
         data = {
             **catalog.capabilities(),
             "backend": {

@@ -78,7 +78,9 @@ class GenerateResult(_Out):
     videos: list[VideoView] = Field(description="One entry per job started (one per variation).")
     estimated_cost_usd: float = Field(description="Estimated total for all jobs, from list prices.")
     estimated_seconds_each: float = Field(description="Typical time until each job completes.")
-    simulated: bool = Field(description="True when the backend is the built-in emulator (no real video model).")
+    simulated: bool = Field(
+        description="True when the backend is the built-in emulator (no real video model)."
+    )
     errors: list[str] = Field(description="Jobs that could not be started; the others are unaffected.")
     next_step: str
 

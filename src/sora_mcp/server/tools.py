@@ -41,7 +41,9 @@ PREVIEW_MAX_BYTES = 350_000
 
 ModelName = Annotated[
     str,
-    Field(description="sora-2 (fast, $0.10/s) or sora-2-pro (polished, $0.30–0.50/s). Dated snapshots also work."),
+    Field(
+        description="sora-2 (fast, $0.10/s) or sora-2-pro (polished, $0.30–0.50/s). Dated snapshots also work."
+    ),
 ]
 Size = Annotated[
     str,
@@ -50,7 +52,9 @@ Size = Annotated[
         "1024x1792, 1792x1024, 1080x1920, 1920x1080."
     ),
 ]
-Seconds = Annotated[Literal[4, 8, 12, 16, 20], Field(description="Clip length in seconds: 4, 8, 12, 16 or 20.")]
+Seconds = Annotated[
+    Literal[4, 8, 12, 16, 20], Field(description="Clip length in seconds: 4, 8, 12, 16 or 20.")
+]
 WaitSeconds = Annotated[
     int,
     Field(
@@ -109,7 +113,12 @@ def register_tools(server: MCPServer[AppState]) -> None:
             ),
         ] = None,
         variations: Annotated[
-            int, Field(ge=1, le=catalog.MAX_VARIATIONS, description="Independent takes of the same request (1–4); each is billed.")
+            int,
+            Field(
+                ge=1,
+                le=catalog.MAX_VARIATIONS,
+                description="Independent takes of the same request (1–4); each is billed.",
+            ),
         ] = 1,
         wait_seconds: WaitSeconds = 0,
     ) -> GenerateResult:
@@ -174,9 +183,13 @@ def register_tools(server: MCPServer[AppState]) -> None:
         studio = _studio(ctx)
         record = await studio.refresh(video_id)
         if wait_seconds > 0 and record.status in UNFINISHED_STATUSES:
-            (record,) = await studio.wait([record.local_id], timeout=wait_seconds, on_progress=_progress_reporter(ctx))
+            (record,) = await studio.wait(
+                [record.local_id], timeout=wait_seconds, on_progress=_progress_reporter(ctx)
+            )
         still_running = record.status in UNFINISHED_STATUSES
-        result = GetVideoResult(video=VideoView.of(record), still_running=still_running, next_step=_next(record))
+        result = GetVideoResult(
+            video=VideoView.of(record), still_running=still_running, next_step=_next(record)
+        )
         return _with_media(result, record)
 
     @server.tool(
@@ -206,7 +219,9 @@ def register_tools(server: MCPServer[AppState]) -> None:
         a file under its final name is always complete.
         """
         studio = _studio(ctx)
-        variants: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
+        variants: tuple[Variant, ...] = (
+            ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
+        )
         record, paths = await studio.download(video_id, variants)
         result = DownloadResult(
             video_id=record.id or record.local_id,
@@ -230,7 +245,8 @@ def register_tools(server: MCPServer[AppState]) -> None:
     async def list_videos(
         ctx: Context[AppState],
         status: Annotated[
-            Literal["submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"] | None,
+            Literal["submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"]
+            | None,
             Field(description="Only videos in this state."),
         ] = None,
         model: Annotated[str | None, Field(description="Only videos of this model.")] = None,
