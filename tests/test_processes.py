@@ -9,13 +9,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
 from helpers import structured
+from sora_mcp.api.client import VideosClient
+from sora_mcp.api.polling import wait_for_video
+from sora_mcp.api.profile import OPENAI
+from sora_mcp.clock import SystemClock
 from sora_mcp.media import probe
 
 pytestmark = pytest.mark.anyio
@@ -75,32 +81,47 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[str]:
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a real child process to bind its port (bounded: about 10 s)."""
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+@contextmanager
+def _serving(tmp_path: Path, *args: str) -> Iterator[int]:
+    """Run `python -m sora_mcp ARGS --port N` as a real child process until the block ends."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sora_mcp", "serve", "--transport", "http", "--port", str(port)],
+        [sys.executable, "-m", "sora_mcp", *args, "--port", str(port)],
         env=_env(tmp_path),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        proc.stderr.read().decode() if proc.stderr else "server exited"
-                    ) from None
-                time.sleep(0.05)  # waiting for a real process to bind; not a test of timing
-        yield f"http://127.0.0.1:{port}/mcp"
+        _wait_for_port(port, proc)
+        yield port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    with _serving(tmp_path, "serve", "--transport", "http") as port:
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture
+def emulator_url(tmp_path: Path) -> Iterator[str]:
+    with _serving(tmp_path, "emulator", "--speed", "400") as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 async def test_streamable_http_server_answers_on_loopback(http_server: str) -> None:
@@ -112,3 +133,19 @@ async def test_streamable_http_server_answers_on_loopback(http_server: str) -> N
             )
     assert {"generate", "get_video", "download", "list_videos"} <= tools
     assert started["videos"][0]["status"] == "completed"
+
+
+async def test_emulator_command_serves_the_api_to_our_client_over_a_socket(
+    emulator_url: str, tmp_path: Path
+) -> None:
+    async with httpx2.AsyncClient(base_url=emulator_url, timeout=30) as http:
+        client = VideosClient(http, api_key="sk-anything", profile=OPENAI)
+        video = await client.create_video(prompt="a lantern drifts upward", size="1280x720", seconds=4)
+        with anyio.fail_after(30):
+            done = await wait_for_video(client, video.id, timeout=30, clock=SystemClock(), min_interval=0.05)
+        assert done.status == "completed"
+        dest = await client.download_content(video.id, tmp_path / "lantern.mp4")
+        listed = await client.list_videos(limit=10)
+    info = probe(dest)
+    assert (info.width, info.height, round(info.seconds, 2)) == (1280, 720, 4.0)
+    assert [v.id for v in listed.data] == [video.id]
