@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-VideoStatus = Literal["submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"]
-UNFINISHED_STATUSES: frozenset[str] = frozenset({"submitting", "queued", "in_progress", "unknown"})
+VideoStatus = Literal[
+    "pending", "submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"
+]
+UNFINISHED_STATUSES: frozenset[str] = frozenset({"pending", "submitting", "queued", "in_progress", "unknown"})
 Relation = Literal["generate", "remix", "edit", "extension"]
 BatchMode = Literal["native", "direct"]
 
@@ -36,7 +38,8 @@ class VideoRecord(_Record):
     size: str
     seconds: int
     status: VideoStatus = "submitting"
-    """"submitting" until the backend answers; "unknown" if the answer was lost (reconcile, never
+    """"pending" while waiting in a local queue (not sent, not billed); "submitting" until the
+    backend answers; "unknown" if the answer was lost (reconcile, never
     resubmit); otherwise the backend's status, or "deleted"."""
     progress: int = 0
     """Percent complete as last reported by the backend."""

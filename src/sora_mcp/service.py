@@ -33,6 +33,7 @@ from sora_mcp.errors import (
     InvalidRequest,
     NotFoundError,
     OutcomeUnknown,
+    RateLimitError,
 )
 from sora_mcp.files import safe_filename
 from sora_mcp.images import FitMode, PreparedImage, prepare_image
@@ -188,20 +189,14 @@ class Studio:
         return outcome
 
     async def _submit(self, plan: ClipPlan) -> VideoRecord:
-        now = self.clock.now()
-        intent = VideoRecord(
-            local_id=uuid.uuid4().hex,
-            backend=self.settings.backend_label,
+        intent = self.new_intent(
             model=plan.model,
             prompt=plan.prompt,
             size=plan.size,
             seconds=plan.seconds,
-            created_at=now,
-            updated_at=now,
             image_reference=plan.image.source if plan.image else None,
             estimated_cost_usd=plan.cost_per_clip,
         )
-        self.registry.record_intent(intent)
         upload = (
             ImageUpload(
                 content=plan.image.content, filename=plan.image.filename, mime_type=plan.image.mime_type
@@ -209,14 +204,48 @@ class Studio:
             if plan.image
             else None
         )
-        try:
-            video = await self.client.create_video(
+        return await self.submit(
+            intent,
+            lambda: self.client.create_video(
                 prompt=plan.prompt,
                 model=plan.model,
                 size=plan.size,
                 seconds=plan.seconds,
                 input_reference=upload,
-            )
+            ),
+        )
+
+    def new_intent(self, **fields: Any) -> VideoRecord:
+        """A fresh, not yet stored, record for a job about to be requested."""
+        now = self.clock.now()
+        return VideoRecord(
+            local_id=uuid.uuid4().hex,
+            backend=self.settings.backend_label,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+
+    async def submit(
+        self, intent: VideoRecord, send: Callable[[], Awaitable[Video]], *, keep_refused: bool = False
+    ) -> VideoRecord:
+        """Send ONE billable request: record the intent, call `send` once, record the id.
+
+        `intent` may already be stored (e.g. a queued batch item); otherwise it is stored first.
+        With `keep_refused`, a refused request leaves the record as 'failed' with the backend's
+        error code (batch items must be reported) instead of discarding it — or as 'pending' after
+        a 429, which is a refusal to process that may be sent again after Retry-After.
+
+        Raises:
+            OutcomeUnknown: the answer was lost; the record is left as 'unknown', never resent.
+            APIError: the backend refused; the intent is discarded (no job, no charge).
+        """
+        if self.registry.get_video(intent.local_id) is None:
+            self.registry.record_intent(intent)
+        elif intent.status != "submitting":
+            intent = self.registry.update_video(intent.local_id, status="submitting")
+        try:
+            video = await send()
         except OutcomeUnknown as exc:
             self.registry.update_video(
                 intent.local_id,
@@ -229,9 +258,25 @@ class Studio:
                 "resubmit — check list_videos later.",
                 request_id=exc.request_id,
             ) from exc
-        except APIError:
+        except RateLimitError:
+            # 429 means the request was not processed: no job exists, so the item may be sent
+            # again later — by a caller that waits as asked, never by this method.
+            if keep_refused:
+                self.registry.update_video(intent.local_id, status="pending")
+            else:
+                self.registry.discard_intent(intent.local_id)
+            raise
+        except APIError as exc:
             # The backend definitely refused: no job, no charge. Keep no phantom record.
-            self.registry.discard_intent(intent.local_id)
+            if keep_refused:
+                self.registry.update_video(
+                    intent.local_id,
+                    status="failed",
+                    error_code=getattr(exc, "code", None) or type(exc).__name__,
+                    error_message=str(exc),
+                )
+            else:
+                self.registry.discard_intent(intent.local_id)
             raise
         record = self.registry.record_submitted(
             intent.local_id,

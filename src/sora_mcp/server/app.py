@@ -102,11 +102,17 @@ def build_server(
         lifespan=lifespan,
     )
     # Imported here so the tool modules can import AppState from this module without a cycle.
+    from sora_mcp.server.prompts import register_prompts
     from sora_mcp.server.resources import register_resources
     from sora_mcp.server.tools import register_tools
+    from sora_mcp.server.tools_batch import register_batch_tools
+    from sora_mcp.server.tools_production import register_production_tools
 
     register_tools(server)
+    register_production_tools(server)
+    register_batch_tools(server)
     register_resources(server, settings)
+    register_prompts(server)
     return server
 
 
