@@ -3,13 +3,8 @@ would start it. The emulator runs with a high speed so a 4 s clip renders in wel
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -18,6 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from helpers import structured
+from procs import child_env, serving
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.polling import wait_for_video
 from sora_mcp.api.profile import OPENAI
@@ -27,19 +23,9 @@ from sora_mcp.media import probe
 pytestmark = pytest.mark.anyio
 
 
-def _env(tmp_path: Path, speed: float = 400) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SORA_"))}
-    env.update(
-        SORA_MCP_HOME=str(tmp_path / "home"),
-        SORA_MCP_OUTPUT_DIR=str(tmp_path / "out"),
-        SORA_MCP_EMULATOR_SPEED=str(speed),
-    )
-    return env
-
-
 def _stdio(tmp_path: Path, speed: float = 400) -> StdioServerParameters:
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "sora_mcp", "serve"], env=_env(tmp_path, speed)
+        command=sys.executable, args=["-m", "sora_mcp", "serve"], env=child_env(tmp_path, speed)
     )
 
 
@@ -75,52 +61,15 @@ async def test_stdio_server_generates_follows_with_progress_and_remembers(tmp_pa
     assert listed["videos"][0]["status"] == "completed"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    """Wait for a real child process to bind its port (bounded: about 10 s)."""
-    for _ in range(200):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                return
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}") from None
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on port {port}")
-
-
-@contextmanager
-def _serving(tmp_path: Path, *args: str) -> Iterator[int]:
-    """Run `python -m sora_mcp ARGS --port N` as a real child process until the block ends."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sora_mcp", *args, "--port", str(port)],
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, proc)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
-    with _serving(tmp_path, "serve", "--transport", "http") as port:
+    with serving(["serve", "--transport", "http"], child_env(tmp_path)) as port:
         yield f"http://127.0.0.1:{port}/mcp"
 
 
 @pytest.fixture
 def emulator_url(tmp_path: Path) -> Iterator[str]:
-    with _serving(tmp_path, "emulator", "--speed", "400") as port:
+    with serving(["emulator", "--speed", "400"], child_env(tmp_path)) as port:
         yield f"http://127.0.0.1:{port}/v1"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
@@ -84,13 +83,20 @@ def _serve(transport: str, host: str, port: int) -> int:
     if transport == "stdio":
         server.run("stdio")
         return 0
-    if not _is_loopback(host):
-        raise ConfigError(
-            f"--host {host} would expose the server beyond this machine; sora-mcp binds only to "
-            "loopback addresses (127.0.0.1, ::1) for now."
-        )
-    print(f"sora-mcp: streamable HTTP on http://{host}:{port}/mcp", file=sys.stderr)
-    server.run("streamable-http", host=host, port=port)
+    import uvicorn
+
+    from sora_mcp.server.http import http_app
+
+    app = http_app(
+        server,
+        host=host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+        token=settings.http_token,
+    )
+    auth = "bearer token required" if settings.http_token else "no token (loopback only)"
+    print(f"sora-mcp: streamable HTTP on http://{host}:{port}/mcp ({auth})", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 
 
@@ -111,12 +117,3 @@ def _emulator(args: argparse.Namespace) -> int:
     print(f"sora-mcp emulator: http://{args.host}:{args.port}/v1 (state in {root})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

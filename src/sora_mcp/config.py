@@ -38,6 +38,10 @@ class Settings:
     emulator_faults: str | None = None
     # Where model-supplied paths (image references) may be read from, besides output_dir.
     input_roots: tuple[Path, ...] = ()
+    # Streamable HTTP: a bearer token clients must send, and Host/Origin values to accept.
+    http_token: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def is_emulator(self) -> bool:
@@ -121,7 +125,14 @@ class Settings:
             ),
             emulator_faults=pick("emulator_faults", "SORA_EMULATOR_FAULTS"),
             input_roots=input_roots,
+            http_token=pick("http_token", "SORA_MCP_HTTP_TOKEN"),
+            allowed_hosts=_csv(pick("allowed_hosts", "SORA_MCP_ALLOWED_HOSTS")),
+            allowed_origins=_csv(pick("allowed_origins", "SORA_MCP_ALLOWED_ORIGINS")),
         )
+
+
+def _csv(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
 def _check_base_url(url: str) -> str:
