@@ -35,6 +35,14 @@ def _decoded(content: bytes) -> Image.Image:
     return img
 
 
+PUBLIC_IP = "93.184.216.34"
+
+
+async def _public(host: str, port: int) -> list[str]:
+    """A resolver for tests: every host is one public address (no DNS here)."""
+    return [PUBLIC_IP]
+
+
 def _client(handler: Callable[[httpx2.Request], httpx2.Response]) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
 
@@ -144,14 +152,17 @@ async def test_an_https_url_is_fetched_with_the_given_client(tmp_path: Path) -> 
     seen: list[str] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(str(request.url))
+        seen.append(
+            f"{request.url} host={request.headers['host']} sni={request.extensions.get('sni_hostname')}"
+        )
         return httpx2.Response(200, content=webp)
 
     async with _client(handler) as http:
-        got = await load_image("https://img.example/frame.webp", roots=[tmp_path], http=http)
+        got = await load_image("https://img.example/frame.webp", roots=[tmp_path], http=http, resolve=_public)
 
     assert got == (webp, "image/webp")
-    assert seen == ["https://img.example/frame.webp"]
+    # Connected to the checked address, with the name kept for Host and TLS verification.
+    assert seen == [f"https://{PUBLIC_IP}/frame.webp host=img.example sni=img.example"]
 
 
 @pytest.mark.anyio
@@ -161,7 +172,7 @@ async def test_an_https_url_is_fetched_with_the_given_client(tmp_path: Path) -> 
 async def test_urls_other_than_https_are_refused_without_a_request(tmp_path: Path, ref: str) -> None:
     async with _client(_no_request) as http:
         with pytest.raises(InvalidRequest):
-            await load_image(ref, roots=[tmp_path], http=http)
+            await load_image(ref, roots=[tmp_path], http=http, resolve=_public)
 
 
 @pytest.mark.anyio
@@ -185,7 +196,9 @@ async def test_a_body_without_length_is_cut_off_at_the_cap_while_streaming(tmp_p
 
     async with _client(handler) as http:
         with pytest.raises(InvalidRequest):
-            await load_image("https://img.example/a.png", roots=[tmp_path], http=http, max_bytes=4_096)
+            await load_image(
+                "https://img.example/a.png", roots=[tmp_path], http=http, max_bytes=4_096, resolve=_public
+            )
 
     assert sent < 10
 
@@ -200,7 +213,13 @@ async def test_a_declared_length_over_the_cap_or_an_error_status_is_refused(tmp_
     async with _client(handler) as http:
         for path in ("/big.png", "/gone.png"):
             with pytest.raises(InvalidRequest):
-                await load_image(f"https://img.example{path}", roots=[tmp_path], http=http, max_bytes=4_096)
+                await load_image(
+                    f"https://img.example{path}",
+                    roots=[tmp_path],
+                    http=http,
+                    max_bytes=4_096,
+                    resolve=_public,
+                )
 
 
 @pytest.mark.anyio
@@ -217,13 +236,15 @@ async def test_redirects_are_followed_only_to_https(tmp_path: Path) -> None:
         return httpx2.Response(200, content=png)
 
     async with _client(handler) as http:
-        assert await load_image("https://img.example/moved.png", roots=[tmp_path], http=http) == (
+        assert await load_image(
+            "https://img.example/moved.png", roots=[tmp_path], http=http, resolve=_public
+        ) == (
             png,
             "image/png",
         )
         for path in ("/downgrade.png", "/loop.png"):
             with pytest.raises(InvalidRequest):
-                await load_image(f"https://img.example{path}", roots=[tmp_path], http=http)
+                await load_image(f"https://img.example{path}", roots=[tmp_path], http=http, resolve=_public)
 
 
 @pytest.mark.parametrize("mode", ["crop", "pad", "stretch"])

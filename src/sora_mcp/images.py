@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.files import confine
+from sora_mcp.netguard import Resolver, checked_address, pinned_request, system_resolve
 
 FitMode = Literal["crop", "pad", "stretch"]
 
@@ -33,6 +34,8 @@ _EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _ALLOWED = "JPEG, PNG or WebP"
 _MAX_REDIRECTS = 5
+# Whole-fetch time cap, redirects included: a slow-drip server must not hold a tool call.
+_FETCH_SECONDS = 20.0
 # Far above any output size (1920x1080 is about 2 MP) yet well below Pillow's own bomb limit, so
 # an absurd image is refused from its header, before its pixels are decoded.
 _MAX_PIXELS = 50_000_000
@@ -86,6 +89,7 @@ async def load_image(
     roots: Sequence[Path],
     http: httpx2.AsyncClient | None,
     max_bytes: int = catalog.IMAGE_MAX_BYTES,
+    resolve: Resolver = system_resolve,
 ) -> tuple[bytes, str]:
     """The bytes and MIME type of the image `ref` points to.
 
@@ -101,7 +105,7 @@ async def load_image(
     if ref[:5].lower() == "data:":
         data = _decode_data_url(ref, max_bytes)
     elif "://" in ref:
-        data = await _fetch(ref, http, max_bytes)
+        data = await _fetch(ref, http, max_bytes, resolve)
     else:
         data = await anyio.to_thread.run_sync(_read_file, ref, roots, max_bytes)
     kind = sniff_image(data)
@@ -142,33 +146,47 @@ def _require_https(url: str) -> None:
         )
 
 
-async def _fetch(url: str, http: httpx2.AsyncClient | None, max_bytes: int) -> bytes:
+async def _fetch(url: str, http: httpx2.AsyncClient | None, max_bytes: int, resolve: Resolver) -> bytes:
     _require_https(url)
     if http is None:
         raise InvalidRequest("image URLs cannot be fetched here; pass a local file path or a data URL")
     try:
-        # Redirects are followed by hand so that every hop is held to the same rules.
-        for _ in range(_MAX_REDIRECTS + 1):
-            async with http.stream("GET", url, follow_redirects=False) as response:
-                if response.is_redirect:
-                    url = str(response.url.join(response.headers.get("location", "")))
-                    _require_https(url)
-                    continue
-                if response.status_code != 200:
-                    raise InvalidRequest(
-                        f"the image URL answered HTTP {response.status_code}; check that it is public"
-                    )
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise _too_big(max_bytes)
-                received = bytearray()
-                async for chunk in response.aiter_bytes():
-                    received += chunk
-                    if len(received) > max_bytes:
-                        raise _too_big(max_bytes)
-                return bytes(received)
+        with anyio.fail_after(_FETCH_SECONDS):
+            return await _fetch_hops(url, http, max_bytes, resolve)
+    except TimeoutError as exc:
+        raise InvalidRequest(
+            f"the image URL took longer than {_FETCH_SECONDS:.0f} s; pass a local file"
+        ) from exc
     except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
         raise InvalidRequest(f"the image URL could not be fetched ({type(exc).__name__})") from exc
+
+
+async def _fetch_hops(url: str, http: httpx2.AsyncClient, max_bytes: int, resolve: Resolver) -> bytes:
+    # Redirects are followed by hand so that every hop is held to the same rules: https, and
+    # a public address that the connection is pinned to.
+    for _ in range(_MAX_REDIRECTS + 1):
+        address = await checked_address(url, resolve)
+        response = await http.send(pinned_request(http, url, address), stream=True, follow_redirects=False)
+        try:
+            if response.is_redirect:
+                url = str(httpx2.URL(url).join(response.headers.get("location", "")))
+                _require_https(url)
+                continue
+            if response.status_code != 200:
+                raise InvalidRequest(
+                    f"the image URL answered HTTP {response.status_code}; check that it is public"
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _too_big(max_bytes)
+            received = bytearray()
+            async for chunk in response.aiter_bytes():
+                received += chunk
+                if len(received) > max_bytes:
+                    raise _too_big(max_bytes)
+            return bytes(received)
+        finally:
+            await response.aclose()
     raise InvalidRequest(f"the image URL redirected more than {_MAX_REDIRECTS} times")
 
 
@@ -266,13 +284,14 @@ async def prepare_image(
     roots: Sequence[Path],
     http: httpx2.AsyncClient | None,
     max_bytes: int = catalog.IMAGE_MAX_BYTES,
+    resolve: Resolver = system_resolve,
 ) -> PreparedImage:
     """`load_image` then `fit_image` (in a worker thread), with `source` describing `ref`.
 
     Raises:
         InvalidRequest: as `load_image` and `fit_image`.
     """
-    data, _ = await load_image(ref, roots=roots, http=http, max_bytes=max_bytes)
+    data, _ = await load_image(ref, roots=roots, http=http, max_bytes=max_bytes, resolve=resolve)
     return await anyio.to_thread.run_sync(
         lambda: fit_image(data, width, height, mode, source=describe_image_ref(ref))
     )
