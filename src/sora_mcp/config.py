@@ -38,6 +38,9 @@ class Settings:
     emulator_faults: str | None = None
     # Where model-supplied paths (image references) may be read from, besides output_dir.
     input_roots: tuple[Path, ...] = ()
+    # Spending limits in USD (catalogue prices): per UTC day and per tool call; None = no limit.
+    budget_daily_usd: float | None = None
+    budget_per_call_usd: float | None = None
     # Streamable HTTP: a bearer token clients must send, and Host/Origin values to accept.
     http_token: str | None = field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = ()
@@ -125,10 +128,28 @@ class Settings:
             ),
             emulator_faults=pick("emulator_faults", "SORA_EMULATOR_FAULTS"),
             input_roots=input_roots,
+            budget_daily_usd=_optional_amount(
+                pick("budget_daily_usd", "SORA_MCP_BUDGET_USD"), "SORA_MCP_BUDGET_USD"
+            ),
+            budget_per_call_usd=_optional_amount(
+                pick("budget_per_call_usd", "SORA_MCP_BUDGET_PER_CALL_USD"), "SORA_MCP_BUDGET_PER_CALL_USD"
+            ),
             http_token=pick("http_token", "SORA_MCP_HTTP_TOKEN"),
             allowed_hosts=_csv(pick("allowed_hosts", "SORA_MCP_ALLOWED_HOSTS")),
             allowed_origins=_csv(pick("allowed_origins", "SORA_MCP_ALLOWED_ORIGINS")),
         )
+
+
+def _optional_amount(raw: str | None, var: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{var} must be an amount in USD such as 25 or 2.50; got {raw!r}.")
+    return value
 
 
 def _csv(raw: str | None) -> tuple[str, ...]:

@@ -310,6 +310,10 @@ class Registry:
         found.sort(key=lambda rec: rec.created_at, reverse=True)
         return found[: max(0, limit)]
 
+    def videos_since(self, since: float) -> list[VideoRecord]:
+        """Every video record created at or after `since` (epoch seconds), in no order."""
+        return [rec for rec in self._scan(_VIDEO, VideoRecord) if rec.created_at >= since]
+
     def unfinished_videos(self) -> list[VideoRecord]:
         """Records still submitting, queued, in progress or unknown, oldest first (resume order)."""
         found = [rec for rec in self._scan(_VIDEO, VideoRecord) if rec.status in UNFINISHED_STATUSES]

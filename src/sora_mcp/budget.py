@@ -1,0 +1,64 @@
+"""Spending guard: refuse a billable call before anything is sent when it would exceed the
+configured budget (`SORA_MCP_BUDGET_USD` per UTC day, `SORA_MCP_BUDGET_PER_CALL_USD` per call).
+
+Spend is the registry's estimated cost (catalogue list prices) of every job recorded today:
+jobs the backend refused are discarded from the registry and so cost nothing; jobs with an
+unknown outcome count (they may have started), and so do batch items still queued locally (they
+were accepted against the budget and will be sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sora_mcp.clock import Clock
+from sora_mcp.errors import InvalidRequest
+from sora_mcp.registry import Registry
+
+
+class BudgetExceeded(InvalidRequest):
+    """The call would go over the spending limit; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    daily_usd: float | None = None
+    per_call_usd: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.daily_usd is not None or self.per_call_usd is not None
+
+
+def day_start(now: float) -> float:
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def spent_today(registry: Registry, clock: Clock) -> float:
+    """Estimated USD of today's (UTC) jobs in the registry, refused ones excluded."""
+    since = day_start(clock.now())
+    total = sum(r.estimated_cost_usd for r in registry.videos_since(since))
+    return round(total, 2)
+
+
+def check_budget(budget: Budget, registry: Registry, clock: Clock, cost: float, what: str) -> None:
+    """Raise BudgetExceeded, with the figures, if `cost` more would break a limit.
+
+    Raises:
+        BudgetExceeded: over the per-call or the daily limit.
+    """
+    if budget.per_call_usd is not None and cost > budget.per_call_usd + 1e-9:
+        raise BudgetExceeded(
+            f"{what} would cost about ${cost:.2f}, over the per-call limit of ${budget.per_call_usd:.2f} "
+            "(SORA_MCP_BUDGET_PER_CALL_USD). Nothing was sent. Use fewer variations, shorter clips or sora-2."
+        )
+    if budget.daily_usd is not None:
+        spent = spent_today(registry, clock)
+        if spent + cost > budget.daily_usd + 1e-9:
+            left = max(0.0, budget.daily_usd - spent)
+            raise BudgetExceeded(
+                f"{what} would cost about ${cost:.2f}; ${spent:.2f} of today's ${budget.daily_usd:.2f} "
+                f"budget (SORA_MCP_BUDGET_USD) is already committed, ${left:.2f} left. Nothing was sent."
+            )
