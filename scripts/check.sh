@@ -14,5 +14,36 @@ echo "== ruff"
 "$VENV/bin/ruff" format --check src tests
 echo "== mypy"
 "$VENV/bin/mypy"
+echo "== wheel"
+# The prompt library lives in prompts/, outside src/, and is mapped into the package; the package
+# list in pyproject.toml is explicit. Build the wheel (offline: no build isolation) from a copy, so
+# no build/ or egg-info is left behind, and prove it ships every module and every prompt file and
+# that importlib.resources reads the library from inside it.
+WHEEL_DIR="$(mktemp -d)"
+trap 'rm -rf "$WHEEL_DIR"' EXIT
+mkdir "$WHEEL_DIR/tree"
+cp -R pyproject.toml README.md src prompts "$WHEEL_DIR/tree/"
+rm -rf "$WHEEL_DIR"/tree/src/*.egg-info
+"$VENV/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEEL_DIR" "$WHEEL_DIR/tree"
+"$VENV/bin/python" - "$WHEEL_DIR" <<'PY'
+import sys
+import zipfile
+from pathlib import Path
+
+(wheel,) = Path(sys.argv[1]).glob("*.whl")
+shipped = set(zipfile.ZipFile(wheel).namelist())
+expected = {"sora_mcp/py.typed", "sora_mcp/prompts/__init__.py"}
+expected |= {f"sora_mcp/{p.relative_to('src/sora_mcp').as_posix()}" for p in Path("src/sora_mcp").rglob("*.py")}
+expected |= {f"sora_mcp/prompts/{p.relative_to('prompts').as_posix()}" for p in Path("prompts").rglob("*.md")}
+missing = sorted(expected - shipped)
+if missing:
+    sys.exit(f"{wheel.name} is missing {len(missing)} file(s):\n  " + "\n  ".join(missing))
+sys.path.insert(0, str(wheel))
+from sora_mcp import templates  # noqa: E402  (imported from the wheel, not the checkout)
+
+assert Path(templates.__file__).is_relative_to(wheel), templates.__file__
+guides, prompts = templates.load_guides(), templates.load_templates()
+print(f"{wheel.name}: {len(shipped)} files; {len(guides)} guides and {len(prompts)} prompt templates load from it")
+PY
 echo "== pytest"
 "$VENV/bin/pytest" -q "$@"

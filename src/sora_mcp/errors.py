@@ -6,6 +6,7 @@ what went wrong, and what to do next.
     ├── ConfigError                 bad settings at start (says which variable and the fix)
     ├── InvalidRequest              bad input caught before any request is sent
     ├── RegistryError               the local registry cannot be read or written safely
+    ├── TemplateError               a prompt template or guide file is malformed (names the file)
     ├── JobFailed                   a job ended with status "failed" (keeps the video id and error code)
     ├── AssetExpired                the backend no longer has the files of a completed video
     └── APIError                    anything the Videos API said or failed to say
@@ -45,6 +46,10 @@ class InvalidRequest(SoraError):
 
 class RegistryError(SoraError):
     """The registry refused to read or write a row (unsafe format, wrong schema, disk trouble)."""
+
+
+class TemplateError(SoraError):
+    """A prompt template or guide file is malformed; the message names the file and the fault."""
 
 
 class JobFailed(SoraError):

@@ -98,3 +98,8 @@ class BatchRecord(_Record):
     error_file_id: str | None = None
     estimated_cost_usd: float = 0.0
     note: str | None = None
+    input_path: str | None = None
+    """The JSONL file of the batch's requests as validated (image references inlined); direct
+    mode reads image references back from it when it resumes."""
+    finished_at: float | None = None
+    """Local clock when every item reached a final state (native: when the results were read)."""

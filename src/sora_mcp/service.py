@@ -9,7 +9,7 @@ request whose outcome is unknown.
 from __future__ import annotations
 
 import logging
-import re
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,34 +37,24 @@ from sora_mcp.errors import (
 )
 from sora_mcp.files import safe_filename
 from sora_mcp.images import FitMode, PreparedImage, prepare_image
+from sora_mcp.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry import Registry
 
+__all__ = [
+    "ClipPlan",
+    "GenerateOutcome",
+    "Studio",
+    "check_prompt",
+    "check_seconds",
+    "check_video_id",
+    "plan_clip",
+]
+
 log = logging.getLogger(__name__)
 
-# Backend ids are opaque (gateways base64-encode provider data), so only refuse what can never
-# be an id: empty, whitespace or control characters, absurd length.
-_ID_RE = re.compile(r"^[^\s\x00-\x1f/\\]{1,256}$")
 VARIANTS: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet")
 WaitCallback = Callable[[list[VideoRecord], float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class ClipPlan:
-    """A validated generation request, ready to send."""
-
-    prompt: str
-    model: str
-    size: str
-    seconds: int
-    variations: int
-    image: PreparedImage | None
-    cost_per_clip: float
-    render_seconds: float
-
-    @property
-    def total_cost(self) -> float:
-        return round(self.cost_per_clip * self.variations, 2)
 
 
 @dataclass
@@ -72,66 +62,6 @@ class GenerateOutcome:
     plan: ClipPlan
     records: list[VideoRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def check_video_id(video_id: str) -> str:
-    """Raises InvalidRequest unless `video_id` could be a backend or local id."""
-    if not _ID_RE.match(video_id):
-        raise InvalidRequest(
-            "video_id must be the id returned by generate or list_videos (e.g. 'video_123'); "
-            f"got {video_id[:80]!r}.",
-            param="video_id",
-        )
-    return video_id
-
-
-def plan_clip(*, prompt: str, model: str, size: str, seconds: int, variations: int = 1) -> ClipPlan:
-    """Validate a request against the catalogue. Raises InvalidRequest saying what is allowed."""
-    text = prompt.strip()
-    if not text:
-        raise InvalidRequest(
-            "prompt is empty: describe the shot (subject, action, setting, camera, light).", param="prompt"
-        )
-    if len(text) > catalog.PROMPT_MAX_CHARS:
-        raise InvalidRequest(
-            f"prompt is {len(text)} characters; at most {catalog.PROMPT_MAX_CHARS} are allowed.",
-            param="prompt",
-        )
-    spec = catalog.resolve_model(model)
-    if spec is None:
-        raise InvalidRequest(
-            f"model {model!r} is not available; use one of {', '.join(catalog.MODELS)} "
-            "(dated snapshots such as sora-2-2025-12-08 also work).",
-            param="model",
-        )
-    if size not in spec.sizes:
-        raise InvalidRequest(
-            f"size {size!r} is not available for {spec.name}; allowed: {', '.join(spec.sizes)}"
-            + ("" if spec.name == "sora-2-pro" else " (sora-2-pro also offers larger sizes)")
-            + ".",
-            param="size",
-        )
-    if str(seconds) not in catalog.SECONDS:
-        raise InvalidRequest(
-            f"seconds={seconds} is not available; allowed: {', '.join(catalog.SECONDS)}. "
-            "For longer pieces, generate and then extend.",
-            param="seconds",
-        )
-    if not 1 <= variations <= catalog.MAX_VARIATIONS:
-        raise InvalidRequest(
-            f"variations must be 1–{catalog.MAX_VARIATIONS}; each variation is a separate billed job.",
-            param="variations",
-        )
-    return ClipPlan(
-        prompt=text,
-        model=model,
-        size=size,
-        seconds=seconds,
-        variations=variations,
-        image=None,
-        cost_per_clip=catalog.estimate_cost(model, size, seconds),
-        render_seconds=catalog.estimate_render_seconds(model, seconds),
-    )
 
 
 class Studio:
@@ -152,6 +82,9 @@ class Studio:
         self.registry = registry
         self.clock = clock
         self._fetch_http = fetch_http
+        self.unavailable: set[str] = set()
+        """Optional endpoints the backend turned out to lack this session (e.g. "edits"), so
+        they are not tried again."""
         # Estimates shown to the model must match what will really happen: the emulator renders
         # `speed` times faster than the service it imitates.
         self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
@@ -160,6 +93,10 @@ class Studio:
 
     def estimate_seconds(self, plan: ClipPlan) -> float:
         return round(plan.render_seconds / self._speed, 1)
+
+    def estimate_render(self, model: str, seconds: int) -> float:
+        """Typical seconds until a job rendering `seconds` of new output completes here."""
+        return round(catalog.estimate_render_seconds(model, seconds) / self._speed, 1)
 
     async def prepare_image(self, ref: str, size: str, fit: FitMode = "crop") -> PreparedImage:
         width, height = catalog.parse_size(size)
@@ -196,6 +133,9 @@ class Studio:
             seconds=plan.seconds,
             image_reference=plan.image.source if plan.image else None,
             estimated_cost_usd=plan.cost_per_clip,
+            character_ids=list(plan.characters),
+            parent_id=plan.parent_id,
+            note=plan.note,
         )
         upload = (
             ImageUpload(
@@ -212,6 +152,7 @@ class Studio:
                 size=plan.size,
                 seconds=plan.seconds,
                 input_reference=upload,
+                characters=plan.characters,
             ),
         )
 
@@ -325,7 +266,7 @@ class Studio:
                 f"No video {video_id!r} in the registry or on the backend. Use list_videos.", param="video_id"
             ) from exc
         now = self.clock.now()
-        seconds = int(video.seconds) if video.seconds and video.seconds.isdigit() else 0
+        seconds = _wire_seconds(video) or 0
         record = VideoRecord(
             local_id=uuid.uuid4().hex,
             backend=self.settings.backend_label,
@@ -360,6 +301,10 @@ class Studio:
         if video.error is not None:
             changes["error_code"] = video.error.code
             changes["error_message"] = video.error.message
+        seconds = _wire_seconds(video)
+        if seconds is not None:
+            # An extension's `seconds` is the stitched total, known for sure only from the answer.
+            changes["seconds"] = seconds
         return self.registry.update_video(record.local_id, **changes)
 
     async def wait(
@@ -406,6 +351,30 @@ class Studio:
 
     # ---- files ----------------------------------------------------------------------------
 
+    async def ensure_downloaded(self, key: str) -> VideoRecord:
+        """The record of a completed video whose MP4 is on this machine, fetching what is missing.
+
+        No request is sent when the registry already knows it completed and the file exists.
+
+        Raises:
+            InvalidRequest: no such video, or it is not completed.
+            AssetExpired: the backend's files are gone and no local copy exists.
+        """
+        record = self.get_record(key)
+        if _has_file(record):
+            return record
+        if record.status != "completed":
+            record = await self.refresh(record.local_id, auto_download=False)
+        if record.status != "completed":
+            raise InvalidRequest(
+                f"Video {key} is {record.status}, not completed; only a completed video can be used "
+                "here. Call get_video with wait_seconds first.",
+                param="video_id",
+            )
+        if not _has_file(record):
+            record, _ = await self.download(record.local_id, ("video",))
+        return record
+
     async def _auto_download(self, record: VideoRecord) -> VideoRecord:
         if record.status != "completed" or "video" in record.files:
             return record
@@ -446,3 +415,17 @@ class Studio:
         files = {**record.files, **{k: str(v) for k, v in paths.items()}}
         record = self.registry.update_video(record.local_id, files=files)
         return record, paths
+
+
+def _wire_seconds(video: Video) -> int | None:
+    """The video's `seconds` as a whole number, or None if absent or not a number."""
+    try:
+        value = float(video.seconds) if video.seconds is not None else math.nan
+    except ValueError:
+        return None
+    return round(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _has_file(record: VideoRecord) -> bool:
+    path = record.files.get("video")
+    return record.status == "completed" and path is not None and Path(path).is_file()

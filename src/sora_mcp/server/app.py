@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import anyio
 import httpx2
 from mcp.server import MCPServer
 
 from sora_mcp import __version__
 from sora_mcp.api.client import VideosClient
-from sora_mcp.api.profile import PROFILES
+from sora_mcp.api.profile import PROFILES, BackendProfile
+from sora_mcp.batch import Batches
+from sora_mcp.batch_runner import DEFAULT_CONCURRENCY, BatchRunner
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
@@ -31,6 +34,8 @@ EMULATOR_BASE_URL = "http://emulator.sora-mcp.invalid/v1"
 class AppState:
     studio: Studio
     settings: Settings
+    batches: Batches
+    """Batch planning and following; its runner sends direct-mode items in the background."""
 
 
 def instructions(settings: Settings) -> str:
@@ -53,6 +58,8 @@ Workflow:
 4. Completed videos are downloaded automatically to {settings.output_dir}; download(video_id,
    variant) re-fetches or fetches the thumbnail / spritesheet.
 5. list_videos shows everything made so far, across sessions.
+6. For many clips at once: batch(requests or jsonl_path) returns a batch_id with the estimated
+   total at once; get_batch(batch_id, wait_seconds=300) follows every item and downloads results.
 Never call generate again just because a wait ended: that starts (and bills) a second job."""
 
 
@@ -61,11 +68,15 @@ def build_server(
     *,
     clock: Clock | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
+    profile: BackendProfile | None = None,
+    batch_concurrency: int = DEFAULT_CONCURRENCY,
 ) -> MCPServer[AppState]:
     """The sora-mcp MCP server. `transport` replaces the HTTP transport to the backend (tests
-    pass the emulator over ASGI with a fake clock); by default it follows `settings`."""
+    pass the emulator over ASGI with a fake clock); by default it follows `settings`. `profile`
+    replaces the one `settings.profile` names (tests: a backend lacking an endpoint).
+    `batch_concurrency` bounds how many direct-mode batch items are being sent at once."""
     clock = clock or SystemClock()
-    profile = PROFILES.get(settings.profile)
+    profile = profile or PROFILES.get(settings.profile)
     if profile is None:
         raise ConfigError(f"SORA_MCP_PROFILE must be one of {', '.join(PROFILES)}; got {settings.profile!r}.")
 
@@ -89,7 +100,15 @@ def build_server(
                     fetch_http=fetch_http,
                     emulator_speed=settings.emulator_speed,
                 )
-                yield AppState(studio=studio, settings=settings)
+                batches = Batches(studio, BatchRunner(studio, concurrency=batch_concurrency))
+                # The runner lives as long as the server: it resumes unfinished direct batches
+                # at start and sends queued items; stopping it lets in-flight sends finish.
+                async with anyio.create_task_group() as background:
+                    await background.start(batches.runner.run)
+                    try:
+                        yield AppState(studio=studio, settings=settings, batches=batches)
+                    finally:
+                        background.cancel_scope.cancel()
         finally:
             registry.close()
 

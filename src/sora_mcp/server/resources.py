@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from sora_mcp import catalog
 from sora_mcp.config import Settings
+from sora_mcp.lineage import children_links, parent_link
+from sora_mcp.registry import Registry
 from sora_mcp.server.app import AppState
-from sora_mcp.server.schemas import VideoView
+from sora_mcp.server.schemas import CharacterView, LineageLink, VideoView
 
 
 def register_resources(server: MCPServer[AppState], settings: Settings) -> None:
@@ -41,6 +44,31 @@ def register_resources(server: MCPServer[AppState], settings: Settings) -> None:
         mime_type="application/json",
     )
     def video(video_id: str, ctx: Context[AppState]) -> str:
-        studio = ctx.request_context.lifespan_context.studio
-        record = studio.get_record(video_id)
-        return VideoView.of(record).model_dump_json(indent=2)
+        registry = ctx.request_context.lifespan_context.studio.registry
+        record = ctx.request_context.lifespan_context.studio.get_record(video_id)
+        parent = parent_link(registry, record)
+        data = {
+            **VideoView.of(record).model_dump(mode="json"),
+            "parent": LineageLink.of(parent).model_dump(mode="json") if parent else None,
+            "children": [LineageLink.of(c).model_dump(mode="json") for c in children_links(registry, record)],
+        }
+        return json.dumps(data, indent=2)
+
+    @server.resource(
+        "sora://characters",
+        name="characters",
+        title="Characters",
+        description="Every character made so far (id, name, backend, source clip), newest first. Use a "
+        "name in generate(characters=[…]) and write it verbatim in the prompt.",
+        mime_type="application/json",
+    )
+    async def characters() -> str:
+        # Static resources get no request context in MCP 2.x, so this reads the registry folder
+        # directly; the registry is safe to open from several places at once.
+        def read() -> str:
+            with Registry.open(settings.registry_dir) as registry:
+                found = registry.list_characters()
+            views = [CharacterView.of(c).model_dump(mode="json") for c in found]
+            return json.dumps({"characters": views, "count": len(views)}, indent=2)
+
+        return await anyio.to_thread.run_sync(read)

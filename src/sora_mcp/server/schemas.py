@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sora_mcp.records import VideoRecord
+from sora_mcp import catalog
+from sora_mcp.lineage import ExtensionBudget, Link
+from sora_mcp.records import CharacterRecord, VideoRecord
 
 
 class _Out(BaseModel):
@@ -40,9 +42,15 @@ class VideoView(_Out):
     error: VideoError | None = None
     files: dict[str, str] = Field(description="Downloaded variants: name → absolute path on this machine.")
     estimated_cost_usd: float
-    parent_id: str | None = None
-    relation: str
+    parent_id: str | None = Field(
+        default=None, description="The video this one was made from (see relation); get_video shows it."
+    )
+    relation: str = Field(
+        description="How it was made: generate, edit, remix or extension (of parent_id). A generate "
+        "with a parent_id started on a frame of that video."
+    )
     image_reference: str | None = None
+    character_ids: list[str] = Field(default_factory=list, description="Characters appearing in it.")
     note: str | None = None
 
     @classmethod
@@ -70,8 +78,24 @@ class VideoView(_Out):
             parent_id=record.parent_id,
             relation=record.relation,
             image_reference=record.image_reference,
+            character_ids=list(record.character_ids),
             note=record.note,
         )
+
+
+class LineageLink(_Out):
+    """Another video in this one's lineage."""
+
+    id: str
+    relation: str = Field(
+        description="For a parent: how this video was made from it. For a child: how the child was "
+        "made from this video (edit, remix, extension, or generate = started on its frame)."
+    )
+    status: str | None = Field(description="The other video's status; null if the registry lacks it.")
+
+    @classmethod
+    def of(cls, link: Link) -> LineageLink:
+        return cls(id=link.id, relation=link.relation, status=link.status)
 
 
 class GenerateResult(_Out):
@@ -88,6 +112,10 @@ class GenerateResult(_Out):
 class GetVideoResult(_Out):
     video: VideoView
     still_running: bool = Field(description="True when the wait ended before the job finished.")
+    parent: LineageLink | None = Field(default=None, description="What this video was made from.")
+    children: list[LineageLink] = Field(
+        default_factory=list, description="Videos made from this one, oldest first."
+    )
     next_step: str
 
 
@@ -106,6 +134,93 @@ class DownloadResult(_Out):
 class ListVideosResult(_Out):
     videos: list[VideoView] = Field(description="Newest first.")
     count: int
+    next_step: str
+
+
+class ExtensionBudgetView(_Out):
+    """The per-source extension limits after this extension."""
+
+    root_id: str = Field(description="The original video this chain of extensions continues.")
+    extensions_used: int = Field(description="Extensions of the original so far, this one included.")
+    extensions_left: int = Field(
+        description=f"How many more are allowed (at most {catalog.EXTENSIONS_PER_VIDEO} in all)."
+    )
+    total_seconds: int = Field(description="Length of the stitched video this extension makes.")
+    seconds_left: int = Field(
+        description=f"Seconds later extensions may still add (at most {catalog.EXTENDED_MAX_TOTAL_SECONDS} s in all)."
+    )
+
+    @classmethod
+    def of(cls, budget: ExtensionBudget) -> ExtensionBudgetView:
+        return cls(
+            root_id=budget.root_id,
+            extensions_used=budget.extensions_used,
+            extensions_left=budget.extensions_left,
+            total_seconds=budget.total_seconds,
+            seconds_left=budget.seconds_left,
+        )
+
+
+class ExtendResult(_Out):
+    video: VideoView = Field(description="The new video: its file will be the whole stitched sequence.")
+    budget: ExtensionBudgetView
+    estimated_cost_usd: float = Field(description="Billed for the new seconds only.")
+    estimated_seconds: float = Field(description="Typical time until the job completes.")
+    simulated: bool = Field(description="True when the backend is the built-in emulator.")
+    next_step: str
+
+
+class EditResult(_Out):
+    video: VideoView = Field(description="The new video; the source is unchanged.")
+    relation: str = Field(description="edit, or remix when the backend has no edits endpoint.")
+    fallback: str | None = Field(default=None, description="Why it was sent as a remix, if it was.")
+    estimated_cost_usd: float = Field(description="Billed like a new clip of the source's length.")
+    estimated_seconds: float = Field(description="Typical time until the job completes.")
+    simulated: bool = Field(description="True when the backend is the built-in emulator.")
+    next_step: str
+
+
+class CharacterView(_Out):
+    """A reusable character."""
+
+    id: str = Field(description="The backend's character id.")
+    name: str = Field(description="Write this exact name in prompts that use the character.")
+    backend: str = Field(description="Where it was made; it can be used only there.")
+    source: str = Field(description="The clip it was made from.")
+    created_at: str = Field(description="When it was made (UTC, ISO 8601).")
+
+    @classmethod
+    def of(cls, record: CharacterRecord) -> CharacterView:
+        return cls(
+            id=record.id,
+            name=record.name,
+            backend=record.backend,
+            source=record.source,
+            created_at=_iso(record.created_at) or "",
+        )
+
+
+class CreateCharacterResult(_Out):
+    character: CharacterView
+    clip_path: str = Field(description="The 2–4 s clip that was uploaded (absolute path).")
+    clip_seconds: float = Field(description="Its measured length.")
+    next_step: str
+
+
+class ListCharactersResult(_Out):
+    characters: list[CharacterView] = Field(description="Newest first.")
+    count: int
+    next_step: str
+
+
+class DeleteVideoResult(_Out):
+    video: VideoView = Field(description="The registry record, now with status 'deleted'.")
+    remote: str = Field(
+        description="What happened on the backend: deleted | already_gone | unsupported (the backend "
+        "cannot delete; only the registry was marked) | no_backend_id | already_deleted."
+    )
+    files_deleted: list[str] = Field(description="Local files removed (only with delete_files=true).")
+    files_kept: list[str] = Field(description="Local files left on disk.")
     next_step: str
 
 

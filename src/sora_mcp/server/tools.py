@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
@@ -21,17 +20,21 @@ from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.api.models import Variant
+from sora_mcp.derive import plan_generation
 from sora_mcp.errors import SoraError
+from sora_mcp.lineage import children_links, parent_link
 from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry import Registry
 from sora_mcp.server.app import AppState
 from sora_mcp.server.schemas import (
     DownloadResult,
     GenerateResult,
     GetVideoResult,
+    LineageLink,
     ListVideosResult,
     VideoView,
 )
-from sora_mcp.service import Studio, plan_clip
+from sora_mcp.service import Studio
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -108,9 +111,35 @@ def register_tools(server: MCPServer[AppState]) -> None:
             str | None,
             Field(
                 description="Optional first frame: a local file path, an https URL or a data: URL "
-                "(JPEG/PNG/WebP). It is cropped to `size` automatically; the prompt then describes what "
-                "happens next. No human faces."
+                "(JPEG/PNG/WebP). It is fitted to `size` automatically (see fit); the prompt then "
+                "describes what happens next. No human faces."
             ),
+        ] = None,
+        fit: Annotated[
+            Literal["crop", "pad", "stretch"],
+            Field(
+                description="How a first frame of another shape is fitted to `size`: crop (fill, trim "
+                "the edges), pad (fit inside, black bars) or stretch."
+            ),
+        ] = "crop",
+        characters: Annotated[
+            list[str] | None,
+            Field(
+                max_length=catalog.CHARACTERS_PER_VIDEO,
+                description="Up to 2 characters (names or ids from create_character / list_characters). "
+                "Each character's name must appear verbatim in the prompt.",
+            ),
+        ] = None,
+        start_from: Annotated[
+            str | None,
+            Field(
+                description="Continuity: a video id whose LAST frame becomes this clip's first frame "
+                "(or the frame at start_from_second). Use instead of image. Chain scenes with it."
+            ),
+        ] = None,
+        start_from_second: Annotated[
+            float | None,
+            Field(ge=0, description="With start_from: take the frame at this second instead of the last."),
         ] = None,
         variations: Annotated[
             int,
@@ -122,19 +151,31 @@ def register_tools(server: MCPServer[AppState]) -> None:
         ] = 1,
         wait_seconds: WaitSeconds = 0,
     ) -> GenerateResult:
-        """Start new video clips from a text prompt (optionally from a first-frame image).
+        """Start new video clips from a text prompt, optionally with a first frame (an image, or
+        a frame of an earlier clip via start_from) and up to 2 recurring characters.
 
         COST: billed per second of output — sora-2 $0.10/s, sora-2-pro $0.30/s (720p) or $0.50/s
         (larger sizes); × variations. The estimate is returned. TIME: a few minutes per clip on a
         real backend. Returns at once with the job ids (unless wait_seconds > 0).
         NEXT: call get_video(video_id, wait_seconds=120) until status is completed (files are then
         downloaded automatically), or list_videos. Do not call generate again to "retry" a job that
-        is still running — that starts and bills another one.
+        is still running — that starts and bills another one. To make it longer use extend; to
+        change one thing use edit.
         """
         studio = _studio(ctx)
-        plan = plan_clip(prompt=prompt, model=model, size=size, seconds=seconds, variations=variations)
-        if image is not None:
-            plan = replace(plan, image=await studio.prepare_image(image, size))
+        plan = await plan_generation(
+            studio,
+            prompt=prompt,
+            model=model,
+            size=size,
+            seconds=seconds,
+            variations=variations,
+            image=image,
+            fit=fit,
+            characters=characters or (),
+            start_from=start_from,
+            start_from_second=start_from_second,
+        )
         outcome = await studio.generate(plan)
         records = outcome.records
         if wait_seconds > 0 and records:
@@ -172,7 +213,8 @@ def register_tools(server: MCPServer[AppState]) -> None:
     async def get_video(
         video_id: VideoId, ctx: Context[AppState], wait_seconds: WaitSeconds = 0
     ) -> Annotated[CallToolResult, GetVideoResult]:
-        """Show one video's status, progress, files and error; optionally wait for it to finish.
+        """Show one video's status, progress, files, error and lineage (parent: what it was made
+        from; children: what was made from it); optionally wait for it to finish.
 
         FREE (no generation is started). With wait_seconds > 0 it polls and sends progress
         notifications every few seconds until the job completes or fails, or the wait ends; then it
@@ -187,8 +229,13 @@ def register_tools(server: MCPServer[AppState]) -> None:
                 [record.local_id], timeout=wait_seconds, on_progress=_progress_reporter(ctx)
             )
         still_running = record.status in UNFINISHED_STATUSES
+        parent = parent_link(studio.registry, record)
         result = GetVideoResult(
-            video=VideoView.of(record), still_running=still_running, next_step=_next(record)
+            video=VideoView.of(record),
+            still_running=still_running,
+            parent=LineageLink.of(parent) if parent else None,
+            children=[LineageLink.of(link) for link in children_links(studio.registry, record)],
+            next_step=_next(record),
         )
         return _with_media(result, record)
 
@@ -245,24 +292,66 @@ def register_tools(server: MCPServer[AppState]) -> None:
     async def list_videos(
         ctx: Context[AppState],
         status: Annotated[
-            Literal["submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"]
+            Literal[
+                "pending", "submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"
+            ]
             | None,
             Field(description="Only videos in this state."),
         ] = None,
         model: Annotated[str | None, Field(description="Only videos of this model.")] = None,
         text: Annotated[str | None, Field(description="Only videos whose prompt contains this text.")] = None,
+        character: Annotated[
+            str | None, Field(description="Only videos using this character (name or id).")
+        ] = None,
+        batch: Annotated[str | None, Field(description="Only videos of this batch (its id).")] = None,
+        parent: Annotated[
+            str | None, Field(description="Only videos made from this video id (edits, extensions, …).")
+        ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="At most this many, newest first.")] = 20,
     ) -> ListVideosResult:
         """List the videos in the local registry (every session, newest first), with status and files.
 
         FREE and instant: reads the local registry only (use get_video for a fresh status).
+        Filters combine: e.g. character='Pip' and status='completed'.
         """
-        records = _studio(ctx).registry.list_videos(status=status, model=model, text=text, limit=limit)
+        registry = _studio(ctx).registry
+        records = registry.list_videos(
+            status=status,
+            model=model,
+            text=text,
+            character_id=_character_id(registry, character),
+            batch_id=_batch_id(registry, batch),
+            parent_id=_parent_id(registry, parent),
+            limit=limit,
+        )
         return ListVideosResult(
             videos=[VideoView.of(r) for r in records],
             count=len(records),
             next_step="get_video(video_id) for a fresh status; download(video_id) for files.",
         )
+
+
+def _character_id(registry: Registry, ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    found = registry.get_character(ref)
+    return found.id if found else ref
+
+
+def _batch_id(registry: Registry, ref: str | None) -> str | None:
+    # Videos remember their batch by its local id; the model may know either id.
+    if ref is None:
+        return None
+    found = registry.get_batch(ref)
+    return found.local_id if found else ref
+
+
+def _parent_id(registry: Registry, ref: str | None) -> str | None:
+    # Children point at their parent's backend id.
+    if ref is None:
+        return None
+    found = registry.get_video(ref)
+    return (found.id or found.local_id) if found else ref
 
 
 def _progress_reporter(ctx: Context[AppState]) -> Callable[[list[VideoRecord], float], Awaitable[None]]:

@@ -1,11 +1,325 @@
-"""Batch tools: batch and get_batch (filled in by the toolset work)."""
+"""Batch tools: `batch` starts many clips at once, `get_batch` follows them item by item.
+
+The work happens in `sora_mcp.batch` (planning, sending, following) and its runner; this module
+shapes the answers for the model and turns domain errors into tool errors.
+"""
 
 from __future__ import annotations
 
-from mcp.server import MCPServer
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, ParamSpec, TypeVar
 
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from sora_mcp.batch import PRICE_NOTE, Batches, BatchState, ModeChoice
+from sora_mcp.batch_plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
+from sora_mcp.errors import SoraError
+from sora_mcp.records import VideoRecord
 from sora_mcp.server.app import AppState
+from sora_mcp.server.schemas import VideoError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+MAX_WAIT_SECONDS = 1800
+_FINAL = frozenset({"completed", "failed", "unknown", "deleted"})
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BatchItemView(_Out):
+    """One item of a batch."""
+
+    custom_id: str
+    video_id: str | None = Field(
+        description="The backend's video id once known (direct: right after sending; native: when "
+        "the batch completes). Works with get_video and download."
+    )
+    local_id: str = Field(description="sora-mcp's own id for the item, recorded before anything was sent.")
+    status: str = Field(
+        description="pending (waiting in sora-mcp's queue: not sent, not billed) | submitting | queued | "
+        "in_progress | completed | failed | unknown (answer lost; never resent)."
+    )
+    progress: int
+    model: str
+    size: str
+    seconds: int
+    prompt: str
+    error: VideoError | None = None
+    files: dict[str, str] = Field(description="Downloaded variants: name → absolute path on this machine.")
+    estimated_cost_usd: float
+    note: str | None = None
+
+    @classmethod
+    def of(cls, custom_id: str, record: VideoRecord) -> BatchItemView:
+        error = (
+            VideoError(code=record.error_code, message=record.error_message)
+            if record.error_code or record.error_message
+            else None
+        )
+        return cls(
+            custom_id=custom_id,
+            video_id=record.id,
+            local_id=record.local_id,
+            status=record.status,
+            progress=100 if record.status == "completed" else record.progress,
+            model=record.model,
+            size=record.size,
+            seconds=record.seconds,
+            prompt=record.prompt,
+            error=error,
+            files=dict(record.files),
+            estimated_cost_usd=record.estimated_cost_usd,
+            note=record.note,
+        )
+
+
+class PlannedItemView(_Out):
+    custom_id: str
+    model: str
+    size: str
+    seconds: int
+    estimated_cost_usd: float
+    image_reference: str | None = None
+
+
+class BatchStartResult(_Out):
+    batch_id: str | None = Field(description="Pass it to get_batch. None for a dry run (nothing was sent).")
+    backend_batch_id: str | None = Field(description="The backend's batch id (native mode).")
+    mode: Literal["native", "direct"]
+    dry_run: bool
+    status: str
+    count: int
+    items: list[PlannedItemView] = Field(description="Every item, in order, with its estimated cost.")
+    estimated_total_usd: float = Field(description="Estimated cost of every item, from list prices.")
+    estimated_seconds_each: float = Field(description="Typical time until one item completes once sent.")
+    price_note: str
+    simulated: bool = Field(description="True when the backend is the built-in emulator (nothing billed).")
+    next_step: str
+
+
+class GetBatchResult(_Out):
+    batch_id: str
+    backend_batch_id: str | None = None
+    mode: Literal["native", "direct"]
+    status: str = Field(
+        description="direct: in_progress | completed. native: the backend's status (validating, "
+        "in_progress, finalizing, completed, failed, expired, cancelled), or submitting / unknown."
+    )
+    items: dict[str, BatchItemView] = Field(description="Every item, keyed by custom_id.")
+    totals: dict[str, int] = Field(description="How many items are in each status.")
+    backend_counts: dict[str, int] | None = Field(
+        default=None, description="The backend's own counts while a native batch runs."
+    )
+    estimated_total_usd: float
+    cost_so_far_usd: float = Field(description="Estimated cost of the items completed so far (list prices).")
+    still_running: bool = Field(description="True while some items can still change; call get_batch again.")
+    problems: list[str] = Field(description="Items that could not be refreshed or downloaded this time.")
+    note: str | None = None
+    next_step: str
+
+
+def _tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except SoraError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper
+
+
+def _batches(ctx: Context[AppState]) -> Batches:
+    return ctx.request_context.lifespan_context.batches
 
 
 def register_batch_tools(server: MCPServer[AppState]) -> None:
     """Register batch / get_batch."""
+
+    @server.tool(
+        name="batch",
+        title="Generate many clips in one batch",
+        annotations=ToolAnnotations(
+            title="Generate many clips in one batch",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    @_tool_errors
+    async def batch(
+        ctx: Context[AppState],
+        requests: Annotated[
+            list[BatchRequest] | None,
+            Field(
+                description=f"The clips, 1–{MAX_ITEMS}: each with prompt, model, size, seconds, optional "
+                "image and custom_id. Give this or jsonl_path."
+            ),
+        ] = None,
+        jsonl_path: Annotated[
+            str | None,
+            Field(
+                description='A JSONL file in the Batch API format, one line per clip: {"custom_id", '
+                '"method": "POST", "url": "/v1/videos", "body": {prompt, model, size, seconds, '
+                "input_reference?}}. Must be inside the output folder (or a configured input folder)."
+            ),
+        ] = None,
+        mode: Annotated[
+            ModeChoice,
+            Field(
+                description="native: the backend's Batch API (one request for all). direct: sora-mcp "
+                "sends the items itself, 3 at a time, pausing on rate limits. auto: native when the "
+                "backend has a Batch API."
+            ),
+        ] = "auto",
+        dry_run: Annotated[
+            bool, Field(description="Only check the items and show the estimated cost; send nothing.")
+        ] = False,
+    ) -> BatchStartResult:
+        """Start many video clips at once, from a list of requests or a JSONL file.
+
+        COST: every item is billed like generate — sora-2 $0.10/s, sora-2-pro $0.30–0.50/s. Every
+        item is checked first (all problems are reported together and nothing is sent), and the
+        answer gives the estimated total from list prices; batch prices may be lower on some
+        backends but that is not guaranteed. Use dry_run=true to see the estimate before sending.
+        TIME: returns at once with the batch id; items take minutes each (native batches may take
+        longer to start). NEXT: call get_batch(batch_id, wait_seconds=300) until still_running is
+        false; completed items are downloaded automatically. Do not call batch again to "retry":
+        that starts and bills every item again.
+        """
+        batches = _batches(ctx)
+        chosen = batches.choose_mode(mode)
+        plan = await plan_batch(batches.studio, requests=requests, jsonl_path=jsonl_path)
+        if dry_run:
+            return _start_result(batches, plan, chosen, None)
+        return _start_result(batches, plan, chosen, await batches.submit(plan, chosen))
+
+    @server.tool(
+        name="get_batch",
+        title="Get / wait for a batch",
+        annotations=ToolAnnotations(
+            title="Get / wait for a batch",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    @_tool_errors
+    async def get_batch(
+        batch_id: Annotated[str, Field(description="The batch_id returned by the batch tool.")],
+        ctx: Context[AppState],
+        wait_seconds: Annotated[
+            int,
+            Field(
+                ge=0,
+                le=MAX_WAIT_SECONDS,
+                description="How long to wait for every item to finish, sending progress meanwhile. "
+                "0 = return at once. If the wait ends first, still_running is true: call again.",
+            ),
+        ] = 0,
+    ) -> GetBatchResult:
+        """Show a batch: every item's status keyed by custom_id, totals, cost so far; optionally wait.
+
+        FREE (nothing new is started; queued items of a direct batch keep being sent). With
+        wait_seconds > 0 it sends progress notifications until every item has finished or the wait
+        ends. Completed items are downloaded automatically (absolute paths in files). Failed items
+        carry error.code (e.g. moderation_blocked): rephrase and generate them again.
+        NEXT: call again while still_running is true.
+        """
+        state = await _batches(ctx).status(batch_id, wait_seconds=wait_seconds, on_progress=_reporter(ctx))
+        return _status_result(state)
+
+
+def _start_result(
+    batches: Batches, plan: BatchPlan, mode: Literal["native", "direct"], state: BatchState | None
+) -> BatchStartResult:
+    simulated = batches.studio.settings.is_emulator
+    items = [
+        PlannedItemView(
+            custom_id=item.custom_id,
+            model=item.plan.model,
+            size=item.plan.size,
+            seconds=item.plan.seconds,
+            estimated_cost_usd=item.plan.cost_per_clip,
+            image_reference=item.plan.image.source if item.plan.image else item.file_id,
+        )
+        for item in plan.items
+    ]
+    if state is None:
+        next_step = "Nothing was sent. Call batch again without dry_run to start these items."
+    else:
+        next_step = (
+            f"Call get_batch(batch_id='{state.record.local_id}', wait_seconds=300) to follow the items."
+        )
+    return BatchStartResult(
+        batch_id=state.record.local_id if state else None,
+        backend_batch_id=state.record.id if state else None,
+        mode=mode,
+        dry_run=state is None,
+        status=state.record.status if state else "planned",
+        count=len(items),
+        items=items,
+        estimated_total_usd=plan.total_cost,
+        estimated_seconds_each=batches.estimate_seconds(plan),
+        price_note=PRICE_NOTE + (" The emulator bills nothing." if simulated else ""),
+        simulated=simulated,
+        next_step=next_step,
+    )
+
+
+def _status_result(state: BatchState) -> GetBatchResult:
+    record = state.record
+    counts = state.backend_counts
+    if state.still_running:
+        next_step = f"Still running. Call get_batch(batch_id='{record.local_id}', wait_seconds=300)."
+    elif state.totals.get("failed"):
+        next_step = (
+            "Done. Completed items are in files; failed items carry error.code — rephrase their prompts "
+            "and generate them again (or batch just those)."
+        )
+    else:
+        next_step = "Done. Every completed item's MP4 is at files.video."
+    return GetBatchResult(
+        batch_id=record.local_id,
+        backend_batch_id=record.id,
+        mode=record.mode,
+        status=record.status,
+        items={custom_id: BatchItemView.of(custom_id, rec) for custom_id, rec in state.items.items()},
+        totals=state.totals,
+        backend_counts=counts.model_dump(include={"total", "completed", "failed"}) if counts else None,
+        estimated_total_usd=record.estimated_cost_usd,
+        cost_so_far_usd=state.cost_so_far,
+        still_running=state.still_running,
+        problems=state.problems,
+        note=record.note,
+        next_step=next_step,
+    )
+
+
+def _reporter(ctx: Context[AppState]) -> Callable[[BatchState, float], Awaitable[None]]:
+    best = 0.0
+
+    async def report(state: BatchState, elapsed: float) -> None:
+        nonlocal best
+        total = max(1, len(state.items))
+        finished = sum(1 for r in state.items.values() if r.status in _FINAL)
+        percent = sum(100 if r.status in _FINAL else r.progress for r in state.items.values()) / total
+        if state.backend_counts is not None:
+            done = state.backend_counts.completed + state.backend_counts.failed
+            percent = max(percent, 100 * done / total)
+            finished = max(finished, done)
+        # Progress must never go backwards, whichever source moved last.
+        best = max(best, percent)
+        totals = ", ".join(f"{count} {status}" for status, count in sorted(state.totals.items()))
+        await ctx.report_progress(best, 100, f"{finished}/{total} finished: {totals} ({elapsed:.0f}s)")
+
+    return report

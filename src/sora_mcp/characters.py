@@ -1,0 +1,180 @@
+"""Characters: reusable non-human subjects made from a 2–4 s clip, and used by name in prompts.
+
+A clip is a local file (confined to the output folder and the configured input folders) or a
+stretch cut from a video in the registry, keeping its frame size and so its aspect ratio. The
+clip is measured before anything is sent: a wrong length is refused locally with the length
+found. The upload is billable-ish and never retried (the client guarantees that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from sora_mcp import catalog
+from sora_mcp.errors import InvalidRequest
+from sora_mcp.files import confine, safe_filename
+from sora_mcp.media import MediaInfo, cut_clip, probe
+from sora_mcp.records import CharacterRecord
+from sora_mcp.registry import Registry
+from sora_mcp.service import Studio
+
+DEFAULT_CLIP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class CharacterOutcome:
+    record: CharacterRecord
+    clip: Path
+    """The clip that was uploaded (the cut one, when cut from a video)."""
+    clip_seconds: float
+
+
+def check_name(name: str) -> str:
+    """The name without surrounding blanks. Raises InvalidRequest unless 1–80 characters."""
+    text = name.strip()
+    if not 1 <= len(text) <= catalog.CHARACTER_NAME_MAX_CHARS:
+        raise InvalidRequest(
+            f"A character name must be 1–{catalog.CHARACTER_NAME_MAX_CHARS} characters; got {len(text)}. "
+            "Pick a short, distinctive name: prompts must contain it verbatim.",
+            param="name",
+        )
+    return text
+
+
+def check_clip_seconds(seconds: float, what: str, *, param: str) -> None:
+    """Raises InvalidRequest (with the length) unless a character clip lasts 2–4 s."""
+    low, high = catalog.CHARACTER_CLIP_MIN_SECONDS, catalog.CHARACTER_CLIP_MAX_SECONDS
+    if not low <= seconds <= high:
+        raise InvalidRequest(
+            f"{what} lasts {seconds:.2f} s; a character clip must last {low:g}–{high:g} s. Nothing was sent.",
+            param=param,
+        )
+
+
+def resolve_characters(
+    registry: Registry, refs: Sequence[str], prompt: str, *, backend: str
+) -> tuple[CharacterRecord, ...]:
+    """The characters named by `refs` (names or ids), checked for use in `prompt`.
+
+    Raises:
+        InvalidRequest: more than allowed, an unknown one, one made on another backend, or one
+            whose name is not written verbatim in the prompt (all missing names are listed).
+    """
+    if len(refs) > catalog.CHARACTERS_PER_VIDEO:
+        raise InvalidRequest(
+            f"{len(refs)} characters were given; a video can use at most {catalog.CHARACTERS_PER_VIDEO}.",
+            param="characters",
+        )
+    found: dict[str, CharacterRecord] = {}
+    for ref in refs:
+        record = registry.get_character(ref)
+        if record is None:
+            known = ", ".join(repr(c.name) for c in registry.list_characters()) or "none yet"
+            raise InvalidRequest(
+                f"No character {ref!r} (known: {known}); make it first with create_character.",
+                param="characters",
+            )
+        if record.backend != backend:
+            raise InvalidRequest(
+                f"Character {record.name!r} was made on {record.backend}, not on {backend}; make it "
+                "again here with create_character.",
+                param="characters",
+            )
+        found[record.id] = record
+    missing = [record.name for record in found.values() if record.name not in prompt]
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        raise InvalidRequest(
+            f"The prompt must contain each character's name exactly as written; missing: {names}. "
+            "Mention them by that name where they appear in the shot.",
+            param="prompt",
+        )
+    return tuple(found.values())
+
+
+async def create_character(
+    studio: Studio,
+    *,
+    name: str,
+    clip_path: str | None = None,
+    video_id: str | None = None,
+    start_seconds: float = 0.0,
+    seconds: float = DEFAULT_CLIP_SECONDS,
+) -> CharacterOutcome:
+    """Upload a character made from a local clip, or from a stretch of a registry video.
+
+    Everything checkable is checked before the upload: the name, the choice of source, the
+    clip's length as measured in the file. Cutting from a video may first fetch its status and
+    file (free reads).
+
+    Raises:
+        InvalidRequest: a bad name or source, a clip outside 2–4 s, a path outside the allowed
+            folders, a stretch outside the video.
+        OutcomeUnknown: the upload's answer was lost; a character may exist.
+        APIError: the backend refused the clip.
+    """
+    name = check_name(name)
+    if (clip_path is None) == (video_id is None):
+        raise InvalidRequest(
+            "Give either clip_path (a local 2–4 s clip) or video_id with start_seconds (a stretch of a "
+            "video made here), not both and not neither.",
+            param="clip_path",
+        )
+    if clip_path is not None:
+        clip = confine(clip_path, [studio.settings.output_dir, *studio.settings.input_roots])
+        info = await _measure(clip)
+        check_clip_seconds(info.seconds, f"The clip {clip.name}", param="clip_path")
+        source = f"file {clip}"
+    else:
+        assert video_id is not None  # the check above leaves exactly one source
+        check_clip_seconds(seconds, "The requested stretch", param="seconds")
+        if start_seconds < 0:
+            raise InvalidRequest("start_seconds must be 0 or more.", param="start_seconds")
+        video = await studio.ensure_downloaded(video_id)
+        clip, info = await _cut(Path(video.files["video"]), start_seconds, seconds)
+        check_clip_seconds(info.seconds, "The cut clip", param="seconds")
+        source = f"{video.id} from {start_seconds:g} s for {seconds:g} s"
+    if not studio.client.profile.supports("characters"):
+        raise InvalidRequest(
+            f"The backend profile {studio.client.profile.name!r} offers no characters; describe the "
+            "subject in the prompt instead.",
+            param="name",
+        )
+    character = await studio.client.create_character(name=name, video=clip)
+    record = CharacterRecord(
+        id=character.id,
+        name=character.name or name,
+        backend=studio.settings.backend_label,
+        source=source,
+        created_at=studio.clock.now(),
+    )
+    studio.registry.put_character(record)
+    return CharacterOutcome(record=record, clip=clip, clip_seconds=info.seconds)
+
+
+async def _measure(clip: Path) -> MediaInfo:
+    def work() -> MediaInfo:
+        if not clip.is_file():
+            raise InvalidRequest(f"There is no file at {clip}.", param="clip_path")
+        try:
+            return probe(clip)
+        except ValueError as exc:
+            raise InvalidRequest(f"{clip.name} is not a readable video: {exc}", param="clip_path") from exc
+
+    return await anyio.to_thread.run_sync(work)
+
+
+async def _cut(video: Path, start: float, seconds: float) -> tuple[Path, MediaInfo]:
+    """Cut `seconds` from `start` into a clip beside the video, named after it and the stretch."""
+    stem = video.name.removesuffix(".mp4")
+    name = safe_filename(f"{stem}-character-{round(start * 1000)}-{round(seconds * 1000)}", "video")
+    dest = video.parent / name
+    try:
+        info = await anyio.to_thread.run_sync(lambda: cut_clip(video, dest, start=start, seconds=seconds))
+    except ValueError as exc:
+        raise InvalidRequest(f"The stretch cannot be cut: {exc}.", param="start_seconds") from exc
+    return dest, info

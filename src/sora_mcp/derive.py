@@ -1,0 +1,260 @@
+"""Videos made from other videos: extensions, edits (or remixes), and clips that begin on another
+clip's frame.
+
+Each follows the Studio's money contract: every local check first (limits are counted along the
+registry's lineage, so a request the service would refuse is never sent), then one billable
+request through `Studio.submit` — intent before, id after, never retried.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import anyio.to_thread
+from PIL import Image
+
+from sora_mcp import catalog
+from sora_mcp.characters import resolve_characters
+from sora_mcp.errors import APIStatusError, InvalidRequest
+from sora_mcp.images import FitMode, PreparedImage, fit_image
+from sora_mcp.lineage import ExtensionBudget, plan_extension
+from sora_mcp.media import frame_at, probe
+from sora_mcp.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
+from sora_mcp.records import Relation, VideoRecord
+from sora_mcp.service import Studio
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A job started from a source video."""
+
+    record: VideoRecord
+    relation: Relation
+    estimated_cost_usd: float
+    estimated_seconds: float
+    """Typical time until the job completes."""
+    budget: ExtensionBudget | None = None
+    """For an extension: what is left after it."""
+    fallback: str | None = None
+    """For an edit sent as a remix: why."""
+
+
+async def completed_source(studio: Studio, key: str) -> VideoRecord:
+    """The record of a completed video, refreshed from the backend unless already completed.
+
+    Raises:
+        InvalidRequest: unknown id, or the video is not completed (the message says what to do).
+    """
+    record = studio.registry.get_video(check_video_id(key))
+    if record is None or record.status != "completed":
+        # An id unknown here is adopted from the backend if it knows it.
+        record = await studio.refresh(record.local_id if record else key, auto_download=False)
+    if record.status != "completed" or record.id is None:
+        advice = (
+            "A failed or deleted video cannot be used; make a new one."
+            if record.status in ("failed", "deleted")
+            else "Call get_video with wait_seconds until it completes, then try again."
+        )
+        raise InvalidRequest(
+            f"Video {key} is {record.status}; only a completed video can be used as a source. {advice}",
+            param="video_id",
+        )
+    return record
+
+
+async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Derived:
+    """Continue a completed video by `seconds`; the new video's file is the stitched whole.
+
+    The per-source limits are checked from the registry before any request (even the status
+    refresh), then again with the refreshed source.
+
+    Raises:
+        InvalidRequest: bad prompt or seconds, a limit reached, the source not completed, or a
+            backend without extensions.
+        OutcomeUnknown / APIError: as `Studio.submit`.
+    """
+    text = check_prompt(prompt)
+    check_seconds(seconds)
+    known = studio.registry.get_video(check_video_id(key))
+    if known is not None:
+        plan_extension(studio.registry, known, seconds)
+    _require(studio, "extensions", "extend videos")
+    source = await completed_source(studio, key)
+    budget = plan_extension(studio.registry, source, seconds)
+    assert source.id is not None  # completed_source guarantees a backend id
+    source_id = source.id
+    cost = catalog.estimate_cost(source.model, source.size, seconds)
+    intent = studio.new_intent(
+        model=source.model,
+        prompt=text,
+        size=source.size,
+        seconds=budget.total_seconds,
+        relation="extension",
+        parent_id=source_id,
+        character_ids=list(source.character_ids),
+        estimated_cost_usd=cost,
+        note=f"Extends {source_id} by {seconds} s; the file is the stitched whole.",
+    )
+    record = await studio.submit(
+        intent, lambda: studio.client.extend_video(source_id, prompt=text, seconds=seconds)
+    )
+    return Derived(
+        record=record,
+        relation="extension",
+        estimated_cost_usd=cost,
+        estimated_seconds=studio.estimate_render(source.model, seconds),
+        budget=budget,
+    )
+
+
+async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
+    """Change a completed video as `prompt` says: `POST /videos/edits`, or a remix when the
+    backend has no edits endpoint (its profile says so, or it answered 404/405 — a definite
+    refusal, so nothing was started — which is remembered for the session).
+
+    Raises:
+        InvalidRequest: bad prompt, the source not completed, neither edits nor remix offered.
+        OutcomeUnknown / APIError: as `Studio.submit`.
+    """
+    text = check_prompt(prompt)
+    source = await completed_source(studio, key)
+    assert source.id is not None  # completed_source guarantees a backend id
+    source_id = source.id
+    profile = studio.client.profile
+    cost = catalog.estimate_cost(source.model, source.size, source.seconds)
+    estimate = studio.estimate_render(source.model, source.seconds)
+
+    def intent(relation: Relation) -> VideoRecord:
+        return studio.new_intent(
+            model=source.model,
+            prompt=text,
+            size=source.size,
+            seconds=source.seconds,
+            relation=relation,
+            parent_id=source_id,
+            character_ids=list(source.character_ids),
+            estimated_cost_usd=cost,
+        )
+
+    if profile.supports("edits") and "edits" not in studio.unavailable:
+        try:
+            record = await studio.submit(
+                intent("edit"), lambda: studio.client.edit_video(source_id, prompt=text)
+            )
+            return Derived(
+                record=record, relation="edit", estimated_cost_usd=cost, estimated_seconds=estimate
+            )
+        except APIStatusError as exc:
+            if not _endpoint_missing(exc):
+                raise
+            studio.unavailable.add("edits")
+            fallback = f"the backend has no /videos/edits endpoint (HTTP {exc.status_code})"
+    elif profile.supports("edits"):
+        fallback = "the backend showed earlier in this session that it has no /videos/edits endpoint"
+    else:
+        fallback = f"the backend profile {profile.name!r} has no edits endpoint"
+    _require(studio, "remix", "edit or remix videos")
+    record = await studio.submit(intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text))
+    return Derived(
+        record=record,
+        relation="remix",
+        estimated_cost_usd=cost,
+        estimated_seconds=estimate,
+        fallback=f"Sent as a remix because {fallback}.",
+    )
+
+
+async def plan_generation(
+    studio: Studio,
+    *,
+    prompt: str,
+    model: str,
+    size: str,
+    seconds: int,
+    variations: int = 1,
+    image: str | None = None,
+    fit: FitMode = "crop",
+    characters: Sequence[str] = (),
+    start_from: str | None = None,
+    start_from_second: float | None = None,
+) -> ClipPlan:
+    """A generation plan with its characters resolved and its first frame prepared.
+
+    The catalogue and character checks come first and need no request; `start_from` may then
+    fetch the source's status and file (free reads).
+
+    Raises:
+        InvalidRequest: any check failed; the message says what is allowed.
+    """
+    plan = plan_clip(prompt=prompt, model=model, size=size, seconds=seconds, variations=variations)
+    if image is not None and start_from is not None:
+        raise InvalidRequest(
+            "Give image or start_from, not both: each sets the first frame.", param="start_from"
+        )
+    if start_from_second is not None and start_from is None:
+        raise InvalidRequest("start_from_second needs start_from (the video to take the frame from).")
+    chosen = resolve_characters(
+        studio.registry, characters, plan.prompt, backend=studio.settings.backend_label
+    )
+    if chosen:
+        plan = replace(plan, characters=tuple(c.id for c in chosen))
+    if image is not None:
+        plan = replace(plan, image=await studio.prepare_image(image, size, fit))
+    elif start_from is not None:
+        frame, source = await frame_reference(
+            studio, start_from, second=start_from_second, size=size, fit=fit
+        )
+        plan = replace(plan, image=frame, parent_id=source.id, note=f"Starts on the {frame.source}.")
+    return plan
+
+
+async def frame_reference(
+    studio: Studio, key: str, *, second: float | None, size: str, fit: FitMode
+) -> tuple[PreparedImage, VideoRecord]:
+    """A frame of a completed video (its last, or the one at `second`) fitted to `size`, to
+    serve as the first frame of a new clip. Downloads the video first if needed.
+
+    Raises:
+        InvalidRequest: the video is not completed, or `second` lies outside it.
+    """
+    if second is not None and second < 0:
+        raise InvalidRequest("start_from_second must be 0 or more.", param="start_from_second")
+    source = await studio.ensure_downloaded(key)
+    path = Path(source.files["video"])
+    width, height = catalog.parse_size(size)
+
+    def grab() -> PreparedImage:
+        length = probe(path).seconds
+        if second is not None and second > length:
+            raise InvalidRequest(
+                f"start_from_second={second:g} is past the end of {source.id} ({length:.2f} s); "
+                "leave it out to use the last frame.",
+                param="start_from_second",
+            )
+        buffer = io.BytesIO()
+        frame: Image.Image = frame_at(path, second)
+        frame.save(buffer, format="PNG")
+        where = "last frame" if second is None else f"frame at {second:g} s"
+        return fit_image(buffer.getvalue(), width, height, fit, source=f"{where} of {source.id}")
+
+    try:
+        return await anyio.to_thread.run_sync(grab), source
+    except ValueError as exc:
+        raise InvalidRequest(f"The frame of {source.id} cannot be read: {exc}", param="start_from") from exc
+
+
+def _endpoint_missing(exc: APIStatusError) -> bool:
+    """True when a refusal means the endpoint does not exist, not that the source is unknown."""
+    if exc.status_code == 405:
+        return True
+    return exc.status_code == 404 and exc.param != "video" and exc.code != "video_not_found"
+
+
+def _require(studio: Studio, capability: str, action: str) -> None:
+    # Checked before the intent is written: the client would refuse too, but only after.
+    profile = studio.client.profile
+    if not profile.supports(capability):
+        raise InvalidRequest(f"The backend profile {profile.name!r} cannot {action}; nothing was sent.")
