@@ -83,3 +83,33 @@ def test_budget_settings_are_validated() -> None:
         Settings.from_env({"SORA_MCP_BUDGET_USD": "lots"})
     with pytest.raises(ConfigError, match="SORA_MCP_BUDGET_PER_CALL_USD"):
         Settings.from_env({"SORA_MCP_BUDGET_PER_CALL_USD": "-1"})
+
+
+@pytest.mark.anyio
+async def test_tools_refuse_over_budget_calls_before_sending_anything(tmp_path: Path) -> None:
+    from helpers import Rig, error_text, structured
+
+    rig = Rig(root=tmp_path)
+    async with rig.client(budget_daily_usd=1.0, budget_per_call_usd=0.9) as client:
+        first = structured(await client.call_tool("generate", {"prompt": "one", "wait_seconds": 600}))
+        structured(await client.call_tool("generate", {"prompt": "two"}))
+        posts = rig.transport.count("POST")
+        refusals = [
+            await client.call_tool("generate", {"prompt": "three"}),  # $0.80 + $0.40 > $1.00
+            await client.call_tool("generate", {"prompt": "wide", "variations": 3}),  # $1.20 > $0.90 per call
+            await client.call_tool(
+                "extend", {"video_id": first["videos"][0]["id"], "prompt": "more", "seconds": 4}
+            ),
+            await client.call_tool(
+                "batch",
+                {
+                    "requests": [{"prompt": "a", "custom_id": "a"}, {"prompt": "b", "custom_id": "b"}],
+                    "mode": "direct",
+                },
+            ),
+        ]
+    assert rig.transport.count("POST") == posts
+    for refusal in refusals:
+        text = error_text(refusal)
+        assert "Nothing was sent" in text
+        assert "$" in text

@@ -122,6 +122,7 @@ class Batches:
                 was started; the batch is kept as 'failed' with the reason).
             OutcomeUnknown: native mode only, the batch may exist although no answer came back.
         """
+        self.studio.check_budget(plan.total_cost, f"batch of {len(plan.items)}")
         local_id = uuid.uuid4().hex
         input_path = self.studio.settings.home / "batches" / f"{local_id}.jsonl"
         content = render_requests((item.custom_id, item.body()) for item in plan.items)

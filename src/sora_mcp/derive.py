@@ -87,6 +87,7 @@ async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Deri
     assert source.id is not None  # completed_source guarantees a backend id
     source_id = source.id
     cost = catalog.estimate_cost(source.model, source.size, seconds)
+    studio.check_budget(cost, f"extend {source_id} by {seconds} s")
     intent = studio.new_intent(
         model=source.model,
         prompt=text,
@@ -126,6 +127,7 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
     profile = studio.client.profile
     cost = catalog.estimate_cost(source.model, source.size, source.seconds)
     estimate = studio.estimate_render(source.model, source.seconds)
+    studio.check_budget(cost, f"edit of {source_id} ({source.seconds} s)")
 
     def intent(relation: Relation) -> VideoRecord:
         return studio.new_intent(

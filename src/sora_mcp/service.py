@@ -24,6 +24,7 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.inputs import ImageUpload
 from sora_mcp.api.models import Variant, Video
 from sora_mcp.api.polling import wait_for_video
+from sora_mcp.budget import Budget, check_budget
 from sora_mcp.clock import Clock
 from sora_mcp.config import Settings
 from sora_mcp.errors import (
@@ -82,6 +83,7 @@ class Studio:
         self.registry = registry
         self.clock = clock
         self._fetch_http = fetch_http
+        self.budget = Budget(daily_usd=settings.budget_daily_usd, per_call_usd=settings.budget_per_call_usd)
         self.unavailable: set[str] = set()
         """Optional endpoints the backend turned out to lack this session (e.g. "edits"), so
         they are not tried again."""
@@ -90,6 +92,14 @@ class Studio:
         self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
 
     # ---- planning -------------------------------------------------------------------------
+
+    def check_budget(self, cost: float, what: str) -> None:
+        """Refuse, before anything is sent, a call that would break the spending limits.
+
+        Raises:
+            BudgetExceeded: with the figures and what is left.
+        """
+        check_budget(self.budget, self.registry, self.clock, cost, what)
 
     def estimate_seconds(self, plan: ClipPlan) -> float:
         return round(plan.render_seconds / self._speed, 1)
@@ -111,6 +121,7 @@ class Studio:
         A definite rejection of the first job raises (nothing was spent). Later failures are
         reported in `errors` so ids already started are never lost behind an exception.
         """
+        self.check_budget(plan.total_cost, f"generate ({plan.variations} × {plan.seconds} s {plan.model})")
         outcome = GenerateOutcome(plan=plan)
         for index in range(plan.variations):
             try:
