@@ -24,6 +24,7 @@ from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
 from sora_mcp.registry import Registry
+from sora_mcp.server.instructions import instructions
 from sora_mcp.service import Studio
 
 log = logging.getLogger(__name__)
@@ -36,31 +37,6 @@ class AppState:
     settings: Settings
     batches: Batches
     """Batch planning and following; its runner sends direct-mode items in the background."""
-
-
-def instructions(settings: Settings) -> str:
-    backend = (
-        "BACKEND: the built-in EMULATOR (no API key configured). Jobs, ids, progress and files behave like "
-        "the real Videos API, but the MP4s are SIMULATED placeholders (prompt caption, timecode, "
-        "'SIMULATED' mark) and nothing is billed. Say so to the user when showing results."
-        if settings.is_emulator
-        else f"BACKEND: {settings.backend_label} (real generations; every clip is billed)."
-    )
-    return f"""sora-mcp produces video clips through the OpenAI Videos (Sora 2) API format.
-{backend}
-
-Workflow:
-1. Read sora://capabilities for models, sizes, durations and prices if unsure.
-2. generate(prompt, model, size, seconds[, image]) starts jobs and returns their ids at once,
-   with the estimated cost and time. Clips take minutes on real backends.
-3. get_video(video_id, wait_seconds=120) follows a job, sending progress while it waits; when it
-   returns still_running=true, call it again with the same id — the job keeps running meanwhile.
-4. Completed videos are downloaded automatically to {settings.output_dir}; download(video_id,
-   variant) re-fetches or fetches the thumbnail / spritesheet.
-5. list_videos shows everything made so far, across sessions.
-6. For many clips at once: batch(requests or jsonl_path) returns a batch_id with the estimated
-   total at once; get_batch(batch_id, wait_seconds=300) follows every item and downloads results.
-Never call generate again just because a wait ended: that starts (and bills) a second job."""
 
 
 def build_server(
