@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up a fresh virtual environment (if missing) and run every check: lint, types, tests.
-# This is the README's test command and what CI runs.
+# Set up a fresh virtual environment (if missing) and run every check: lint, types, packaging,
+# tests, and the newcomer's demo itself. This is the README's test command and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SORA_MCP_VENV:-.venv}"
@@ -45,5 +45,12 @@ assert Path(templates.__file__).is_relative_to(wheel), templates.__file__
 guides, prompts = templates.load_guides(), templates.load_templates()
 print(f"{wheel.name}: {len(shipped)} files; {len(guides)} guides and {len(prompts)} prompt templates load from it")
 PY
+echo "== demo"
+# The README's first command must keep working: run it in throwaway folders.
+DEMO_DIR="$(mktemp -d)"
+trap 'rm -rf "$WHEEL_DIR" "$DEMO_DIR"' EXIT
+SORA_MCP_HOME="$DEMO_DIR/home" SORA_MCP_OUTPUT_DIR="$DEMO_DIR/out" "$VENV/bin/sora-mcp" demo > "$DEMO_DIR/demo.log" 2>&1 \
+  || { cat "$DEMO_DIR/demo.log"; exit 1; }
+tail -n 1 "$DEMO_DIR/demo.log"
 echo "== pytest"
 "$VENV/bin/pytest" -q "$@"
