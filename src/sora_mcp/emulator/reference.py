@@ -18,19 +18,9 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from sora_mcp import catalog
 from sora_mcp.emulator.envelope import WireError, bad_request
 from sora_mcp.emulator.store import EmulatorStore
+from sora_mcp.images import sniff_image
 
 PARAM = "input_reference"
-
-
-def sniff_image(data: bytes) -> str | None:
-    """`"jpeg"`, `"png"` or `"webp"` from the magic bytes, else None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 def check_image(data: bytes, size: str, *, param: str = PARAM) -> bytes:

@@ -1,31 +1,35 @@
 """The MCP tools. Each one validates, calls the Studio, and shapes the answer for the model.
 
-Domain errors (`SoraError`) become tool errors here, in one place (`_tool_errors`), so the model
+Domain errors (`SoraError`) become tool errors in one place (`common.tool_errors`), so the model
 always gets a readable message that says what was wrong and what is allowed.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent, ToolAnnotations
 from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.api.models import Variant
 from sora_mcp.derive import plan_generation
-from sora_mcp.errors import SoraError
 from sora_mcp.lineage import children_links, parent_link
 from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry import Registry
 from sora_mcp.server.app import AppState
+from sora_mcp.server.common import (
+    Seconds,
+    VideoId,
+    WaitSeconds,
+    progress_reporter,
+    studio_of,
+    tool_errors,
+)
 from sora_mcp.server.schemas import (
     DownloadResult,
     GenerateResult,
@@ -34,11 +38,7 @@ from sora_mcp.server.schemas import (
     ListVideosResult,
     VideoView,
 )
-from sora_mcp.service import Studio
 
-P = ParamSpec("P")
-R = TypeVar("R")
-MAX_WAIT_SECONDS = 1800
 # Keep inline previews small: some hosts cap a result near 1 MB.
 PREVIEW_MAX_BYTES = 350_000
 
@@ -55,34 +55,6 @@ Size = Annotated[
         "1024x1792, 1792x1024, 1080x1920, 1920x1080."
     ),
 ]
-Seconds = Annotated[
-    Literal[4, 8, 12, 16, 20], Field(description="Clip length in seconds: 4, 8, 12, 16 or 20.")
-]
-WaitSeconds = Annotated[
-    int,
-    Field(
-        ge=0,
-        le=MAX_WAIT_SECONDS,
-        description="How long to wait for completion, sending progress meanwhile. 0 = return at once. "
-        "If the wait ends first you get still_running=true and can simply call get_video again.",
-    ),
-]
-VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
-
-
-def _tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except SoraError as exc:
-            raise ToolError(str(exc)) from exc
-
-    return wrapper
-
-
-def _studio(ctx: Context[AppState]) -> Studio:
-    return ctx.request_context.lifespan_context.studio
 
 
 def register_tools(server: MCPServer[AppState]) -> None:
@@ -97,7 +69,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=True,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def generate(
         prompt: Annotated[
             str,
@@ -162,7 +134,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
         is still running — that starts and bills another one. To make it longer use extend; to
         change one thing use edit.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         plan = await plan_generation(
             studio,
             prompt=prompt,
@@ -180,7 +152,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
         records = outcome.records
         if wait_seconds > 0 and records:
             records = await studio.wait(
-                [r.local_id for r in records], timeout=wait_seconds, on_progress=_progress_reporter(ctx)
+                [r.local_id for r in records], timeout=wait_seconds, on_progress=progress_reporter(ctx)
             )
         running = [r for r in records if r.status in UNFINISHED_STATUSES]
         ids = ", ".join(r.id or r.local_id for r in running)
@@ -209,7 +181,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=True,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def get_video(
         video_id: VideoId, ctx: Context[AppState], wait_seconds: WaitSeconds = 0
     ) -> Annotated[CallToolResult, GetVideoResult]:
@@ -222,11 +194,11 @@ def register_tools(server: MCPServer[AppState]) -> None:
         downloaded automatically (absolute paths in `files`). A failed video carries error.code
         (e.g. moderation_blocked): rephrase the prompt and generate again.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         record = await studio.refresh(video_id)
         if wait_seconds > 0 and record.status in UNFINISHED_STATUSES:
             (record,) = await studio.wait(
-                [record.local_id], timeout=wait_seconds, on_progress=_progress_reporter(ctx)
+                [record.local_id], timeout=wait_seconds, on_progress=progress_reporter(ctx)
             )
         still_running = record.status in UNFINISHED_STATUSES
         parent = parent_link(studio.registry, record)
@@ -250,7 +222,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=True,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def download(
         video_id: VideoId,
         ctx: Context[AppState],
@@ -265,7 +237,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
         the thumbnail / spritesheet. Files expire on the backend (see expires_at). Writes are atomic:
         a file under its final name is always complete.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         variants: tuple[Variant, ...] = (
             ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
         )
@@ -288,7 +260,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=False,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def list_videos(
         ctx: Context[AppState],
         status: Annotated[
@@ -314,7 +286,7 @@ def register_tools(server: MCPServer[AppState]) -> None:
         FREE and instant: reads the local registry only (use get_video for a fresh status).
         Filters combine: e.g. character='Pip' and status='completed'.
         """
-        registry = _studio(ctx).registry
+        registry = studio_of(ctx).registry
         records = registry.list_videos(
             status=status,
             model=model,
@@ -352,15 +324,6 @@ def _parent_id(registry: Registry, ref: str | None) -> str | None:
         return None
     found = registry.get_video(ref)
     return (found.id or found.local_id) if found else ref
-
-
-def _progress_reporter(ctx: Context[AppState]) -> Callable[[list[VideoRecord], float], Awaitable[None]]:
-    async def report(records: list[VideoRecord], elapsed: float) -> None:
-        total = sum(100 if r.status == "completed" else r.progress for r in records)
-        parts = ", ".join(f"{r.id or r.local_id}: {r.status} {r.progress}%" for r in records)
-        await ctx.report_progress(total / max(1, len(records)), 100, f"{parts} ({elapsed:.0f}s)")
-
-    return report
 
 
 def _next(record: VideoRecord) -> str:

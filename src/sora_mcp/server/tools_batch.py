@@ -6,26 +6,21 @@ shapes the answers for the model and turns domain errors into tool errors.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, ParamSpec, TypeVar
+from typing import Annotated, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_mcp.batch import PRICE_NOTE, Batches, BatchState, ModeChoice
 from sora_mcp.batch_plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
-from sora_mcp.errors import SoraError
 from sora_mcp.records import VideoRecord
 from sora_mcp.server.app import AppState
+from sora_mcp.server.common import MAX_WAIT_SECONDS, tool_errors
 from sora_mcp.server.schemas import VideoError
 
-P = ParamSpec("P")
-R = TypeVar("R")
-MAX_WAIT_SECONDS = 1800
 _FINAL = frozenset({"completed", "failed", "unknown", "deleted"})
 
 
@@ -125,17 +120,6 @@ class GetBatchResult(_Out):
     next_step: str
 
 
-def _tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except SoraError as exc:
-            raise ToolError(str(exc)) from exc
-
-    return wrapper
-
-
 def _batches(ctx: Context[AppState]) -> Batches:
     return ctx.request_context.lifespan_context.batches
 
@@ -154,7 +138,7 @@ def register_batch_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=True,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def batch(
         ctx: Context[AppState],
         requests: Annotated[
@@ -213,7 +197,7 @@ def register_batch_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=True,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def get_batch(
         batch_id: Annotated[str, Field(description="The batch_id returned by the batch tool.")],
         ctx: Context[AppState],

@@ -1,7 +1,7 @@
 """Production tools: extend, edit, create_character, list_characters, delete_video.
 
 Like `tools.py`, each tool validates, calls the domain (`derive`, `characters`, `deletion`) and
-shapes the answer; domain errors become tool errors in `_tool_errors`.
+shapes the answer; domain errors become tool errors in `common.tool_errors`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sora_mcp.deletion import delete_video
 from sora_mcp.derive import Derived, edit, extend
 from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.server.app import AppState
+from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of, tool_errors
 from sora_mcp.server.schemas import (
     CharacterView,
     CreateCharacterResult,
@@ -29,7 +30,6 @@ from sora_mcp.server.schemas import (
     ListCharactersResult,
     VideoView,
 )
-from sora_mcp.server.tools import Seconds, VideoId, WaitSeconds, _progress_reporter, _studio, _tool_errors
 from sora_mcp.service import Studio
 
 
@@ -43,7 +43,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
     """Register extend / edit / create_character / list_characters / delete_video."""
 
     @server.tool(name="extend", title="Extend a video", annotations=_spending("Extend a video"))
-    @_tool_errors
+    @tool_errors
     async def extend_tool(
         video_id: Annotated[
             str, Field(description="A COMPLETED video to continue (generate, edit or extend result).")
@@ -69,7 +69,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
         TIME: like a new clip of that length. NEXT: get_video(new id, wait_seconds=120); extend
         the new id again to go on; when the budget is spent, generate with start_from=<id>.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
         record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
         assert derived.budget is not None  # extend always reports its budget
@@ -83,7 +83,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
         )
 
     @server.tool(name="edit", title="Edit a video", annotations=_spending("Edit a video"))
-    @_tool_errors
+    @tool_errors
     async def edit_tool(
         video_id: Annotated[str, Field(description="A COMPLETED video to change; it stays unchanged.")],
         prompt: Annotated[
@@ -105,7 +105,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
         COST: billed like a new clip of the source's length. TIME: like a new clip.
         NEXT: get_video(new id, wait_seconds=120) and compare with the source.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         derived = await edit(studio, video_id, prompt=prompt)
         record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
         return EditResult(
@@ -121,7 +121,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
     @server.tool(
         name="create_character", title="Create a character", annotations=_spending("Create a character")
     )
-    @_tool_errors
+    @tool_errors
     async def create_character_tool(
         name: Annotated[
             str,
@@ -165,7 +165,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
         NEXT: generate(prompt mentioning the NAME verbatim, characters=[name]) — at most 2
         characters per video; list_characters shows them all.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         outcome = await create_character(
             studio,
             name=name,
@@ -193,13 +193,13 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=False,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def list_characters_tool(ctx: Context[AppState]) -> ListCharactersResult:
         """List the characters made so far (every session, newest first) with their names.
 
         FREE and instant: reads the local registry. Also readable as the sora://characters resource.
         """
-        studio = _studio(ctx)
+        studio = studio_of(ctx)
         characters = studio.registry.list_characters()
         here = studio.settings.backend_label
         return ListCharactersResult(
@@ -220,7 +220,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
             open_world_hint=True,
         ),
     )
-    @_tool_errors
+    @tool_errors
     async def delete_video_tool(
         video_id: VideoId,
         ctx: Context[AppState],
@@ -235,7 +235,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
         Ask the user before deleting anything they did not ask to delete.
         NEXT: list_videos(status='deleted') shows deleted videos.
         """
-        outcome = await delete_video(_studio(ctx), video_id, delete_files=delete_files)
+        outcome = await delete_video(studio_of(ctx), video_id, delete_files=delete_files)
         remote_said = {
             "deleted": "Deleted on the backend and marked in the registry.",
             "already_gone": "The backend no longer had it; marked deleted in the registry.",
@@ -256,7 +256,7 @@ def register_production_tools(server: MCPServer[AppState]) -> None:
 async def _maybe_wait(studio: Studio, ctx: Context[AppState], record: VideoRecord, wait: int) -> VideoRecord:
     if wait <= 0:
         return record
-    (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=_progress_reporter(ctx))
+    (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=progress_reporter(ctx))
     return record
 
 

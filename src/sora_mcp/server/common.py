@@ -1,0 +1,63 @@
+"""What every tool module shares: the one place domain errors become tool errors, the shared
+argument types, and access to the lifespan state."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from sora_mcp.errors import SoraError
+from sora_mcp.records import VideoRecord
+from sora_mcp.server.app import AppState
+from sora_mcp.service import Studio
+
+P = ParamSpec("P")
+R = TypeVar("R")
+MAX_WAIT_SECONDS = 1800
+
+Seconds = Annotated[
+    Literal[4, 8, 12, 16, 20], Field(description="Clip length in seconds: 4, 8, 12, 16 or 20.")
+]
+WaitSeconds = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="How long to wait for completion, sending progress meanwhile. 0 = return at once. "
+        "If the wait ends first you get still_running=true and can simply call get_video again.",
+    ),
+]
+VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
+
+
+def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn `SoraError` into `ToolError`: an isError result whose text the model can act on."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except SoraError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper
+
+
+def studio_of(ctx: Context[AppState]) -> Studio:
+    return ctx.request_context.lifespan_context.studio
+
+
+def progress_reporter(ctx: Context[AppState]) -> Callable[[list[VideoRecord], float], Awaitable[None]]:
+    """A wait callback that sends one MCP progress notification per update (0–100 overall)."""
+
+    async def report(records: list[VideoRecord], elapsed: float) -> None:
+        total = sum(100 if r.status == "completed" else r.progress for r in records)
+        parts = ", ".join(f"{r.id or r.local_id}: {r.status} {r.progress}%" for r in records)
+        await ctx.report_progress(total / max(1, len(records)), 100, f"{parts} ({elapsed:.0f}s)")
+
+    return report
