@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def child_env(tmp_path: Path, speed: float = 400, **extra: str) -> dict[str, str]:
@@ -59,3 +62,112 @@ def serving(args: list[str], env: Mapping[str, str]) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class StdioServer:
+    """A real `python -m sora_mcp serve` on stdio, driven with raw JSON-RPC lines.
+
+    Every read has a deadline, so a server that hangs fails the test instead of hanging it.
+    Its stderr goes to `log` (read it when a test fails). `proc` is there to kill it.
+    """
+
+    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sora_mcp", "serve"],
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        self._buffer = b""
+        self._next_id = 0
+
+    def initialize(self, timeout: float = 30.0) -> None:
+        reply = self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+            timeout=timeout,
+        )
+        assert "result" in reply, reply
+        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def call(self, tool: str, arguments: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """The `structuredContent` of a successful tool call (fails the test on a tool error)."""
+        reply = self.request("tools/call", {"name": tool, "arguments": arguments}, timeout=timeout)
+        result = reply["result"]
+        assert not result.get("isError"), result
+        return dict(result["structuredContent"])
+
+    def request(self, method: str, params: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        self._next_id += 1
+        self._send({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params})
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self._readline(deadline))
+            if message.get("id") == self._next_id:  # notifications (progress, logs) are skipped
+                return dict(message)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind runs in the server."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        """Close stdin (the client is gone) and let the server exit; kill it if it does not."""
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+        self._log.close()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def _readline(self, deadline: float) -> bytes:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the server did not answer in time")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise EOFError(f"the server closed stdout (exit code {self.proc.poll()})")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+
+@contextmanager
+def stdio_server(env: Mapping[str, str], log: Path) -> Iterator[StdioServer]:
+    """A started and initialized `StdioServer`, closed (or killed) when the block ends."""
+    server = StdioServer(env, log)
+    try:
+        server.initialize()
+        yield server
+    finally:
+        server.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `check` until it holds, for real processes doing real work (bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still waiting after {timeout} s for {what}")
+        time.sleep(0.1)  # a real process working; not a timing assertion

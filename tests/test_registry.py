@@ -342,6 +342,44 @@ def test_a_registry_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
     assert str(SCHEMA_VERSION + 1) in str(caught.value)
 
 
+def test_a_registry_from_an_older_schema_is_refused_with_a_message_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    old_row = '{"local_id": "old", "status": "whatever an older schema wrote"}'
+    with diskcache.Cache(str(tmp_path)) as plain:
+        plain.set("meta:schema_version", str(SCHEMA_VERSION - 1))
+        plain.set("video:old", old_row)
+
+    with pytest.raises(RegistryError) as caught:
+        Registry.open(tmp_path)
+
+    assert "older" in str(caught.value) and str(SCHEMA_VERSION - 1) in str(caught.value)
+    with diskcache.Cache(str(tmp_path)) as plain:
+        assert plain.get("meta:schema_version") == str(SCHEMA_VERSION - 1)
+        assert plain.get("video:old") == old_row
+
+
+def test_a_registry_with_records_but_no_schema_version_is_refused_not_stamped(tmp_path: Path) -> None:
+    with diskcache.Cache(str(tmp_path)) as plain:
+        plain.set("video:old", "{}")
+
+    with pytest.raises(RegistryError):
+        Registry.open(tmp_path)
+
+    with diskcache.Cache(str(tmp_path)) as plain:
+        assert plain.get("meta:schema_version") is None
+
+
+@pytest.mark.parametrize("raw", ["true", "1.0", '"1"', "null", "[1]"])
+def test_a_schema_version_that_is_not_an_integer_is_refused(tmp_path: Path, raw: str) -> None:
+    with diskcache.Cache(str(tmp_path)) as plain:
+        plain.set("meta:schema_version", raw)
+
+    with pytest.raises(RegistryError) as caught:
+        Registry.open(tmp_path)
+    assert raw in str(caught.value)
+
+
 def test_a_new_registry_folder_is_owner_only(tmp_path: Path) -> None:
     folder = tmp_path / "deep" / "registry"
 

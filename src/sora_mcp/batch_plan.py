@@ -9,6 +9,7 @@ and custom_id, and reported in one `InvalidRequest`, so a model fixes them all i
 from __future__ import annotations
 
 import base64
+import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -138,6 +139,9 @@ async def _read_input(studio: Studio, jsonl_path: str) -> str:
     path = anyio.Path(confine(jsonl_path, [settings.output_dir, *settings.input_roots]))
     try:
         info = await path.stat()
+        # A FIFO or device would block the read (a FIFO until some writer comes): refuse it.
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidRequest(f"{path} is not a regular file; give a JSONL text file.", param="jsonl_path")
         if info.st_size > MAX_INPUT_BYTES:
             raise InvalidRequest(
                 f"{path} is larger than {MAX_INPUT_BYTES} bytes; split the batch.", param="jsonl_path"

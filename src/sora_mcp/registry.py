@@ -119,7 +119,8 @@ class Registry:
 
         Raises:
             RegistryError: the folder cannot be made private, the database cannot be opened, its
-                eviction policy cannot be forced to "none", or it was written by a newer schema.
+                eviction policy cannot be forced to "none", or it was written with another schema
+                version (older or newer: refused, never misread).
         """
         _make_private_directory(directory)
         try:
@@ -171,17 +172,39 @@ class Registry:
                 )
 
     def _ensure_schema(self) -> None:
+        # Rows of another schema version would be misread, so any version but ours is refused
+        # (no older version has a migration yet: 1 is the first), and the folder is left as is.
         with self._transaction():
             raw = self._cache.get(_SCHEMA_KEY)
             if raw is None:
+                if next(self._cache.iterkeys(), None) is not None:
+                    raise RegistryError(
+                        f"the registry in {self.directory} holds records but no schema version, so "
+                        "they cannot be read safely; point sora-mcp at another registry folder "
+                        "(SORA_MCP_HOME) and keep this one as it is."
+                    )
                 self._cache.set(_SCHEMA_KEY, json.dumps(SCHEMA_VERSION))
                 return
             version = _loads(raw, _SCHEMA_KEY)
-            if version != SCHEMA_VERSION:
+            # bool is an int in Python and 1.0 == 1: only a true int is a version.
+            if type(version) is not int:
                 raise RegistryError(
-                    f"the registry in {self.directory} was written with schema version {version!r}; "
+                    f"the registry in {self.directory} has an unreadable schema version {raw!r}; "
+                    "point sora-mcp at another registry folder (SORA_MCP_HOME)."
+                )
+            if version > SCHEMA_VERSION:
+                raise RegistryError(
+                    f"the registry in {self.directory} was written with schema version {version}; "
                     f"this sora-mcp understands version {SCHEMA_VERSION} only. Upgrade sora-mcp, "
                     "or point it at another registry folder."
+                )
+            if version < SCHEMA_VERSION:
+                raise RegistryError(
+                    f"the registry in {self.directory} was written by an older sora-mcp (schema "
+                    f"version {version}); this one reads version {SCHEMA_VERSION} and has no migration "
+                    "from it, so it refuses rather than misread the records. Keep using the sora-mcp "
+                    "that wrote it, or point this one at another registry folder (SORA_MCP_HOME); the "
+                    "old folder is left untouched."
                 )
 
     # ---------------------------------------------------------------- videos

@@ -35,10 +35,13 @@ from sora_mcp.errors import (
     NotFoundError,
     OutcomeUnknown,
     RateLimitError,
+    SoraError,
 )
 from sora_mcp.files import safe_filename
 from sora_mcp.images import FitMode, PreparedImage, prepare_image
 from sora_mcp.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
+from sora_mcp.reconcile import needs_reconciling
+from sora_mcp.reconcile import reconcile as find_lost_job
 from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry import Registry
 
@@ -55,6 +58,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VARIANTS: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet")
+# Joins why a request was lost to the outcome of the latest look for its job.
+_LATEST_CHECK = " Latest check: "
 WaitCallback = Callable[[list[VideoRecord], float], Awaitable[None]]
 
 
@@ -84,6 +89,9 @@ class Studio:
         self.clock = clock
         self._fetch_http = fetch_http
         self.budget = Budget(daily_usd=settings.budget_daily_usd, per_call_usd=settings.budget_per_call_usd)
+        # One reconciliation at a time: two concurrent ones could attach two look-alike jobs to
+        # the same lost request.
+        self._reconciling = anyio.Lock()
         self.unavailable: set[str] = set()
         """Optional endpoints the backend turned out to lack this session (e.g. "edits"), so
         they are not tried again."""
@@ -255,6 +263,8 @@ class Studio:
         record = self.registry.get_video(check_video_id(key))
         if record is None:
             record = await self._adopt(key)
+        if record.id is None and needs_reconciling(record, self.clock.now()):
+            record = await self.reconcile(record)
         if record.id is None or record.status == "deleted":
             return record
         try:
@@ -327,7 +337,12 @@ class Studio:
         heartbeat: float = 5.0,
     ) -> list[VideoRecord]:
         """Follow several videos until each is terminal or `timeout` passes; never raises on a
-        timeout — the records say what is still running."""
+        timeout — the records say what is still running.
+
+        Raises:
+            SoraError: a video could not be followed (e.g. its first poll failed for good); the
+                first such error, as itself, and the other videos stop being followed.
+        """
         records = {k: self.get_record(k) for k in keys}
         start = self.clock.now()
 
@@ -337,6 +352,9 @@ class Studio:
 
         async def follow(key: str) -> None:
             record = records[key]
+            if record.id is None and needs_reconciling(record, self.clock.now()):
+                record = records[key] = await self.reconcile(record)
+            # Without an id there is nothing to poll: return at once rather than spin.
             if record.id is None or record.status not in UNFINISHED_STATUSES:
                 return
 
@@ -354,11 +372,37 @@ class Studio:
             )
             records[key] = await self._auto_download(self._absorb(records[key], video))
 
-        async with anyio.create_task_group() as group:
-            for key in records:
-                group.start_soon(follow, key)
+        try:
+            async with anyio.create_task_group() as group:
+                for key in records:
+                    group.start_soon(follow, key)
+        except* SoraError as failed:
+            # A task group wraps even one error in a group; callers (and the tools' error
+            # boundary) catch SoraError, so the first one is raised as itself.
+            first: SoraError | BaseExceptionGroup[SoraError] = failed.exceptions[0]
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first  # noqa: B904 - first keeps its own cause; the group stays as __context__
         await report()
         return list(records.values())
+
+    async def reconcile(self, record: VideoRecord) -> VideoRecord:
+        """Look for the job behind a request whose answer was lost (`reconcile.needs_reconciling`)
+        in the backend's list of recent jobs — never by sending the request again.
+
+        Returns the latest record: with the job's id when it was found (or found meanwhile by
+        someone else); still without one, its note keeps the reason it was lost next to the
+        latest check, so the model still reads "do not resubmit".
+        """
+        async with self._reconciling:
+            current = self.registry.get_video(record.local_id) or record
+            if current.id is not None or not needs_reconciling(current, self.clock.now()):
+                return current
+            found = await find_lost_job(current, client=self.client, registry=self.registry, clock=self.clock)
+        if found.id is None and current.note and found.note != current.note:
+            origin = current.note.split(_LATEST_CHECK)[0]
+            found = self.registry.update_video(found.local_id, note=f"{origin}{_LATEST_CHECK}{found.note}")
+        return found
 
     # ---- files ----------------------------------------------------------------------------
 

@@ -96,10 +96,18 @@ class HTTPCore:
         return f"HTTPCore(base_url={str(self.http.base_url)!r}, profile={self.profile.name!r})"
 
     async def read(
-        self, method: str, path: str, *, params: Mapping[str, str | int] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        deadline: float | None = None,
     ) -> httpx2.Response:
-        """GET or DELETE `path`, retried per the policy. Raises the translated `APIError`."""
-        return await self.retrying(lambda: self._send(method, path, params=params, billable=False))
+        """GET or DELETE `path`, retried per the policy but never past `deadline` (clock time)
+        when one is given. Raises the translated `APIError`."""
+        return await self.retrying(
+            lambda: self._send(method, path, params=params, billable=False), deadline=deadline
+        )
 
     async def post(
         self,
@@ -145,17 +153,18 @@ class HTTPCore:
         except httpx2.RequestError as exc:
             raise self.translate_transport_error(exc, "GET", path, billable=False) from exc
 
-    async def retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def retrying(self, operation: Callable[[], Awaitable[T]], *, deadline: float | None = None) -> T:
         """Run an idempotent `operation`, retrying retryable `APIError`s per the policy with
         sleeps on the injected clock. A server asking to wait longer than `max_retry_after`
-        gets its error raised at once (with `retry_after` set) instead of being waited for."""
+        gets its error raised at once (with `retry_after` set) instead of being waited for; so
+        does any error whose retry would sleep past `deadline` (clock time), when one is given."""
         attempt = 0
         while True:
             try:
                 return await operation()
             except APIError as exc:
                 delay = self._retry_delay(exc, attempt)
-                if delay is None:
+                if delay is None or (deadline is not None and self.clock.now() + delay > deadline):
                     raise
             await self.clock.sleep(delay)
             attempt += 1

@@ -116,10 +116,13 @@ class VideosClient:
         video, _ = await self.retrieve_video_with_hint(video_id)
         return video
 
-    async def retrieve_video_with_hint(self, video_id: str) -> tuple[Video, float | None]:
-        """The video and the seconds its answer asked us to wait before the next poll."""
+    async def retrieve_video_with_hint(
+        self, video_id: str, *, deadline: float | None = None
+    ) -> tuple[Video, float | None]:
+        """The video and the seconds its answer asked us to wait before the next poll. With a
+        `deadline` (clock time), a failure whose retry would end after it is raised at once."""
         path = f"/videos/{quote_id(video_id)}"
-        response = await self._core.read("GET", path)
+        response = await self._core.read("GET", path, deadline=deadline)
         return self._video(response, path, billable=False), _poll_after(response)
 
     async def list_videos(

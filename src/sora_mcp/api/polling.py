@@ -44,8 +44,8 @@ async def wait_for_video(
     the deadline. `on_progress` runs after every poll and after every heartbeat piece of a wait,
     so it runs at least every `heartbeat` seconds.
 
-    Transient failures of a poll (connection trouble, 429, 5xx — already retried by the client)
-    do not end the wait once a first answer arrived: the last seen video is reported and the
+    Transient failures of a poll (connection trouble, 429, 5xx — already retried by the client,
+    though after the first poll never past the deadline) do not end the wait once a first answer arrived: the last seen video is reported and the
     next poll is tried later (after the server's `retry_after` when it gave one).
 
     Raises:
@@ -62,7 +62,9 @@ async def wait_for_video(
         await _wait(clock, min(wait, deadline - clock.now()), heartbeat, on_progress, video, start)
         interval = min(interval * _GROWTH, max_interval)
         try:
-            video, hint = await client.retrieve_video_with_hint(video_id)
+            # Retries of this poll must not outlast the wait: past the deadline it is reported
+            # as it was last seen, like any other transient failure.
+            video, hint = await client.retrieve_video_with_hint(video_id, deadline=deadline)
         except (RateLimitError, ServerError) as exc:
             hint = exc.retry_after
         except APIConnectionError:

@@ -24,6 +24,7 @@ from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
 from sora_mcp.registry import Registry
+from sora_mcp.resume import Resumer
 from sora_mcp.server.instructions import instructions
 from sora_mcp.service import Studio
 
@@ -79,8 +80,12 @@ def build_server(
                 batches = Batches(studio, BatchRunner(studio, concurrency=batch_concurrency))
                 # The runner lives as long as the server: it resumes unfinished direct batches
                 # at start and sends queued items; stopping it lets in-flight sends finish.
+                # The resumer starts after it, so batch sends it found interrupted are already
+                # marked lost; it looks for lost jobs before the first call is taken, then
+                # follows and downloads what an earlier process left running, and ends.
                 async with anyio.create_task_group() as background:
                     await background.start(batches.runner.run)
+                    await background.start(Resumer(studio).run)
                     try:
                         yield AppState(studio=studio, settings=settings, batches=batches)
                     finally:

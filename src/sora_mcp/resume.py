@@ -1,0 +1,128 @@
+"""Finish what an earlier process left running: after a crash or a restart, lost requests are
+found and unfinished jobs are followed to the end and downloaded, without a client asking.
+
+Jobs are paid for whether or not anyone is still listening, and their files expire on the
+backend (`expires_at`); so at start the registry is read once and every unfinished video in it
+is taken care of:
+
+- 'pending': a direct batch item waiting in the local queue. The `BatchRunner` sends it; left
+  alone here.
+- 'unknown', or 'submitting' for longer than any request can take: the request's answer was
+  lost. Its job is looked for in the backend's list (`reconcile.py`) before the server takes its
+  first call (within `STARTUP_RECONCILE_SECONDS`), so the first answers already show it.
+- 'submitting' more recently: another process sharing the registry may still be sending it. It
+  is looked at again once it is stale, then looked for like the above.
+- 'queued' / 'in_progress' with an id: followed until it ends (at most `FOLLOW_TIMEOUT_SECONDS`,
+  polling as the backend asks), and downloaded when it completes. A few at a time.
+- 'queued' without an id: an item of a native batch, whose id arrives with the batch's results
+  (`get_batch`); nothing to follow here.
+
+Money: nothing here sends a billable request — lost requests are matched by listing, jobs are
+followed with GETs. Time: only the records found at start are handled and `run` returns when they
+are done, so the resumer cannot spin (tests' fake clocks make its sleeps instant); cancelling it
+stops polling at once and never the jobs themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from anyio.abc import TaskStatus
+
+from sora_mcp.errors import RegistryError, SoraError
+from sora_mcp.reconcile import STALE_SUBMITTING_SECONDS, needs_reconciling
+from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.service import Studio
+
+__all__ = ["DEFAULT_CONCURRENCY", "FOLLOW_TIMEOUT_SECONDS", "STARTUP_RECONCILE_SECONDS", "Resumer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 4
+"""How many unfinished jobs are followed at once."""
+FOLLOW_TIMEOUT_SECONDS = 3 * 3600.0
+"""Longest a job is followed (the slowest renders take tens of minutes); a job still running
+after that is left to `get_video` or to the next start."""
+STARTUP_RECONCILE_SECONDS = 10.0
+"""Longest (real seconds) the server's start waits for lost requests to be looked for; those not
+reached by then are looked for in the background."""
+# A little past the staleness threshold, so the record is stale when looked at again.
+_STALE_MARGIN = 1.0
+
+
+class Resumer:
+    """Resumes the unfinished videos of the registry once, at start (run `run` in a task group)."""
+
+    def __init__(
+        self,
+        studio: Studio,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        follow_timeout: float = FOLLOW_TIMEOUT_SECONDS,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.studio = studio
+        self.follow_timeout = follow_timeout
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._looked_for: set[str] = set()  # lost at start, looked for once already
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Look for the lost requests found at start, report started, then follow every
+        unfinished job found at start until each ends; returns when all are done.
+
+        One video's trouble (backend down, job gone) is logged and does not stop the others;
+        a video not finished here is still finished by `get_video` or at the next start.
+        """
+        try:
+            found = [r for r in self.studio.registry.unfinished_videos() if r.status != "pending"]
+        except RegistryError:
+            log.exception("could not read the unfinished videos; they resume on get_video")
+            task_status.started()
+            return
+        now = self.studio.clock.now()
+        lost = [r.local_id for r in found if needs_reconciling(r, now)]
+        with anyio.move_on_after(STARTUP_RECONCILE_SECONDS):
+            for local_id in lost:
+                await self._look_for(local_id)
+        if found:
+            log.info("resuming %d unfinished video(s)", len(found))
+        task_status.started()
+        async with anyio.create_task_group() as group:
+            for record in found:
+                group.start_soon(self._resume, record)
+
+    async def _look_for(self, local_id: str) -> None:
+        record = self.studio.registry.get_video(local_id)
+        if record is None:
+            return
+        try:
+            await self.studio.reconcile(record)
+        except SoraError as exc:
+            log.warning("could not look for the job of lost request %s: %s", local_id, exc)
+        self._looked_for.add(local_id)
+
+    async def _resume(self, record: VideoRecord) -> None:
+        studio = self.studio
+        record = studio.registry.get_video(record.local_id) or record  # it may have been found
+        if record.id is None:
+            if record.local_id in self._looked_for:
+                return  # not found at start; get_video looks again when asked
+            if record.status == "submitting" and not needs_reconciling(record, studio.clock.now()):
+                await self._until_stale(record)
+        async with self._limiter:
+            try:
+                # Looks for a lost job, notes a vanished one, downloads one that completed while
+                # nobody was watching.
+                latest = await studio.refresh(record.local_id)
+                if latest.id is not None and latest.status in UNFINISHED_STATUSES:
+                    await studio.wait([latest.local_id], timeout=self.follow_timeout)
+            except SoraError as exc:
+                log.warning("could not resume video %s: %s", record.id or record.local_id, exc)
+
+    async def _until_stale(self, record: VideoRecord) -> None:
+        clock = self.studio.clock
+        delay = record.updated_at + STALE_SUBMITTING_SECONDS + _STALE_MARGIN - clock.now()
+        if delay > 0:
+            await clock.sleep(delay)
