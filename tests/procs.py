@@ -82,6 +82,8 @@ class StdioServer:
         )
         self._buffer = b""
         self._next_id = 0
+        self.stdout_lines: list[bytes] = []
+        """Every line the server wrote to stdout, in order (closing adds what was left unread)."""
 
     def initialize(self, timeout: float = 30.0) -> None:
         reply = self.request(
@@ -98,10 +100,14 @@ class StdioServer:
 
     def call(self, tool: str, arguments: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """The `structuredContent` of a successful tool call (fails the test on a tool error)."""
-        reply = self.request("tools/call", {"name": tool, "arguments": arguments}, timeout=timeout)
-        result = reply["result"]
+        result = self.call_raw(tool, arguments, timeout)
         assert not result.get("isError"), result
         return dict(result["structuredContent"])
+
+    def call_raw(self, tool: str, arguments: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """The whole `tools/call` result, tool errors included."""
+        reply = self.request("tools/call", {"name": tool, "arguments": arguments}, timeout=timeout)
+        return dict(reply["result"])
 
     def request(self, method: str, params: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         self._next_id += 1
@@ -126,6 +132,9 @@ class StdioServer:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            rest = self._buffer + self.proc.stdout.read()
+            self.stdout_lines.extend(line for line in rest.splitlines() if line.strip())
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None and not pipe.closed:
                 pipe.close()
@@ -150,6 +159,7 @@ class StdioServer:
                     raise EOFError(f"the server closed stdout (exit code {self.proc.poll()})")
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self.stdout_lines.append(line)
         return line
 
 
