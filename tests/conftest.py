@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sora_mcp.clock import FakeClock
+
 _ENV_VARS = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
@@ -22,6 +24,12 @@ _ENV_VARS = (
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock whose sleeps are instant; share it between the emulator and the client."""
+    return FakeClock()
 
 
 @pytest.fixture(autouse=True)

@@ -18,16 +18,6 @@ RENDER = catalog.estimate_render_seconds("sora-2", 8) / 20
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 async def client(tmp_path: Path, clock: FakeClock) -> AsyncIterator[httpx2.AsyncClient]:
     app = create_app(root=tmp_path / "emulator", clock=clock)
     async with httpx2.AsyncClient(

@@ -20,16 +20,6 @@ LONGEST_RENDER = catalog.estimate_render_seconds("sora-2-pro", 20) / 20
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def app(tmp_path: Path, clock: FakeClock) -> Starlette:
     return create_app(root=tmp_path / "emulator", clock=clock, render_fps=4)
 

@@ -13,11 +13,6 @@ from sora_mcp.emulator.faults import FaultConfig, HttpFault, prompt_failure
 from sora_mcp.errors import ConfigError
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def client_for(tmp_path: Path, faults: FaultConfig) -> httpx2.AsyncClient:
     app = create_app(root=tmp_path / "emulator", clock=FakeClock(), faults=faults)
     return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://emulator/v1")

@@ -16,11 +16,6 @@ from sora_mcp.errors import InvalidRequest
 from sora_mcp.images import describe_image_ref, fit_image, load_image, prepare_image, sniff_image
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _image(
     fmt: str, size: tuple[int, int] = (32, 16), colour: object = (200, 30, 30), mode: str = "RGB"
 ) -> bytes:

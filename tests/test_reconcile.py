@@ -42,11 +42,6 @@ class LosesCreateAnswers(httpx2.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 async def _studio(
     tmp_path: Path, clock: FakeClock, transport: httpx2.AsyncBaseTransport
 ) -> AsyncIterator[Studio]:

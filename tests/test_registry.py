@@ -50,11 +50,6 @@ def _stored_setting(directory: Path, key: str) -> object:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def registry(tmp_path: Path, clock: FakeClock) -> Iterator[Registry]:
     with Registry.open(tmp_path / "registry", now=clock.now) as reg:
         yield reg
