@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.types import CallToolResult
@@ -79,3 +80,19 @@ def png_bytes(width: int, height: int, color: tuple[int, int, int] = (200, 40, 4
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+class StalledClock:
+    """Tells the shared time but never finishes a sleep: a server whose waits stall (a queue
+    paused on a 429, a follow still waiting), to stop or cancel it at that point."""
+
+    def __init__(self, inner: FakeClock) -> None:
+        self.inner = inner
+        self.sleeping = anyio.Event()
+
+    def now(self) -> float:
+        return self.inner.now()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await anyio.sleep_forever()

@@ -15,10 +15,9 @@ import httpx2
 import pytest
 from mcp import Client
 
-from helpers import Rig, data_url, error_text, png_bytes, structured
+from helpers import Rig, StalledClock, data_url, error_text, png_bytes, structured
 from sora_mcp import catalog
 from sora_mcp.api.profile import ALL_CAPABILITIES, BackendProfile
-from sora_mcp.clock import FakeClock
 from sora_mcp.config import Settings
 from sora_mcp.media import frame_at, probe
 from sora_mcp.registry import Registry
@@ -258,25 +257,10 @@ class SecondCreateRateLimited(httpx2.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-class StoppedClock:
-    """Tells the shared time but never finishes a sleep: a server whose queue stalls."""
-
-    def __init__(self, inner: FakeClock) -> None:
-        self.inner = inner
-        self.sleeping = anyio.Event()
-
-    def now(self) -> float:
-        return self.inner.now()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeping.set()
-        await anyio.sleep_forever()
-
-
 async def stop_after_first_send(rig: Rig) -> str:
     """Run a direct batch of THREE on a server that sends "kite", gets a 429 for "owl" and stops
     while waiting it out; returns the batch id."""
-    stalled = StoppedClock(rig.clock)
+    stalled = StalledClock(rig.clock)
     gate = SecondCreateRateLimited(rig.transport)
     async with serve(rig, clock=stalled, transport=gate, batch_concurrency=1) as client:
         started = structured(await client.call_tool("batch", {"requests": THREE, "mode": "direct"}))

@@ -21,11 +21,11 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
-from helpers import Rig, structured
+from helpers import Rig, StalledClock, structured
 from procs import StdioServer, child_env, serving, stdio_server, wait_until
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.profile import EMULATOR
-from sora_mcp.clock import Clock, FakeClock
+from sora_mcp.clock import Clock
 from sora_mcp.config import Settings
 from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.store import EmulatorStore
@@ -203,21 +203,6 @@ async def test_a_recent_submitting_record_is_looked_for_only_once_it_is_stale(ri
     assert rig.clock.slept[0] > STALE_SUBMITTING_SECONDS
     assert found is not None and (found.id, found.status) == (job_id, "completed")
     assert posts(rig) == 0
-
-
-class StalledClock:
-    """Tells the shared time but never finishes a sleep: a follow that is still waiting."""
-
-    def __init__(self, inner: FakeClock) -> None:
-        self.inner = inner
-        self.sleeping = anyio.Event()
-
-    def now(self) -> float:
-        return self.inner.now()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeping.set()
-        await anyio.sleep_forever()
 
 
 @pytest.mark.anyio
