@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
+from starlette.applications import Starlette
 
 from sora_mcp.clock import FakeClock
+from sora_mcp.emulator.app import create_app
 
 _ENV_VARS = (
     "OPENAI_API_KEY",
@@ -41,3 +44,18 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("SORA_MCP_HOME", str(home))
     monkeypatch.setenv("SORA_MCP_OUTPUT_DIR", str(tmp_path / "out"))
     return home
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: FakeClock) -> Starlette:
+    """The emulator app on a fake clock, rendering at a low frame rate (sizes stay exact)."""
+    return create_app(root=tmp_path / "emulator", clock=clock, render_fps=4)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
+    """An HTTP client into `app` over ASGI — the path every backend request takes."""
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://emulator/v1"
+    ) as client:
+        yield client

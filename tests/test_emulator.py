@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from PIL import Image
-from starlette.applications import Starlette
 
 from sora_mcp import catalog
 from sora_mcp.clock import FakeClock
@@ -21,19 +19,6 @@ from sora_mcp.media import frame_at, probe
 
 # sora-2, 4 s, at the default speed of 20: 8 s/s * 4 s / 20.
 RENDER = catalog.estimate_render_seconds("sora-2", 4) / 20
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: FakeClock) -> Starlette:
-    return create_app(root=tmp_path / "emulator", clock=clock, render_fps=4)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app), base_url="http://emulator/v1"
-    ) as client:
-        yield client
 
 
 class ForceMultipart(dict[str, Any]):

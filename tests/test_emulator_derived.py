@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from starlette.applications import Starlette
 
 from sora_mcp import catalog
 from sora_mcp.clock import FakeClock
-from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.render import RenderSpec, render_video
 from sora_mcp.media import probe
 
 LONGEST_RENDER = catalog.estimate_render_seconds("sora-2-pro", 20) / 20
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: FakeClock) -> Starlette:
-    return create_app(root=tmp_path / "emulator", clock=clock, render_fps=4)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app), base_url="http://emulator/v1"
-    ) as client:
-        yield client
 
 
 def clip(path: Path, *, seconds: float, size: tuple[int, int] = (64, 64), fps: int = 4) -> bytes:
