@@ -12,6 +12,9 @@ fi
 echo "== ruff"
 "$VENV/bin/ruff" check src tests
 "$VENV/bin/ruff" format --check src tests
+echo "== layers"
+# server → batch → studio → registry/media/api → base; the emulator apart; mcp only in server/.
+"$VENV/bin/lint-imports"
 echo "== mypy"
 "$VENV/bin/mypy"
 echo "== wheel"

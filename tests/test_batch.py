@@ -19,8 +19,8 @@ from helpers import Rig, StalledClock, data_url, error_text, png_bytes, structur
 from sora_mcp import catalog
 from sora_mcp.api.profile import ALL_CAPABILITIES, BackendProfile
 from sora_mcp.config import Settings
-from sora_mcp.media import frame_at, probe
-from sora_mcp.registry import Registry
+from sora_mcp.media.video import frame_at, probe
+from sora_mcp.registry.store import Registry
 from sora_mcp.server.app import build_server
 
 pytestmark = pytest.mark.anyio

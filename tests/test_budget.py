@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sora_mcp.budget import Budget, BudgetExceeded, check_budget, spent_today
 from sora_mcp.clock import FakeClock
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
-from sora_mcp.records import VideoRecord
-from sora_mcp.registry import Registry
+from sora_mcp.registry.records import VideoRecord
+from sora_mcp.registry.store import Registry
+from sora_mcp.studio.budget import Budget, BudgetExceeded, check_budget, spent_today
 
 NOON = 1_780_056_000.0  # 2026-05-29 12:00 UTC
 

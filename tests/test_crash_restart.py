@@ -29,12 +29,12 @@ from sora_mcp.clock import Clock
 from sora_mcp.config import Settings
 from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.store import EmulatorStore
-from sora_mcp.media import probe
-from sora_mcp.reconcile import STALE_SUBMITTING_SECONDS
-from sora_mcp.records import VideoRecord, VideoStatus
-from sora_mcp.registry import Registry
-from sora_mcp.resume import Resumer
-from sora_mcp.service import ClipPlan, Studio, plan_clip
+from sora_mcp.media.video import probe
+from sora_mcp.registry.records import VideoRecord, VideoStatus
+from sora_mcp.registry.store import Registry
+from sora_mcp.studio.reconcile import STALE_SUBMITTING_SECONDS
+from sora_mcp.studio.resume import Resumer
+from sora_mcp.studio.studio import ClipPlan, Studio, plan_clip
 
 LOST_NOTE = "The request was sent but its answer was lost; it is never resubmitted."
 

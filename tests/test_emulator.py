@@ -15,7 +15,7 @@ from sora_mcp import catalog
 from sora_mcp.clock import FakeClock
 from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.validation import assign_form_value
-from sora_mcp.media import frame_at, probe
+from sora_mcp.media.video import frame_at, probe
 
 # sora-2, 4 s, at the default speed of 20: 8 s/s * 4 s / 20.
 RENDER = catalog.estimate_render_seconds("sora-2", 4) / 20

@@ -11,7 +11,7 @@ import pytest
 from sora_mcp import catalog
 from sora_mcp.clock import FakeClock
 from sora_mcp.emulator.render import RenderSpec, render_video
-from sora_mcp.media import probe
+from sora_mcp.media.video import probe
 
 LONGEST_RENDER = catalog.estimate_render_seconds("sora-2-pro", 20) / 20
 

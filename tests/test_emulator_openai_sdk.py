@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.render import RenderSpec, render_video
-from sora_mcp.media import cut_clip, probe
+from sora_mcp.media.video import cut_clip, probe
 
 # The SDK marks every Videos method deprecated (the hosted service shut down); that is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")

@@ -11,9 +11,9 @@ import httpx2
 import pytest
 from PIL import Image
 
-from sora_mcp import images
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.images import describe_image_ref, fit_image, load_image, prepare_image, sniff_image
+from sora_mcp.media import images
+from sora_mcp.media.images import describe_image_ref, fit_image, load_image, prepare_image, sniff_image
 
 
 def _image(

@@ -9,10 +9,10 @@ import anyio
 import httpx2
 import pytest
 
-from sora_mcp import images
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.images import load_image
-from sora_mcp.netguard import checked_address, is_public
+from sora_mcp.media import images
+from sora_mcp.media.images import load_image
+from sora_mcp.media.netguard import checked_address, is_public
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -18,7 +18,7 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.polling import wait_for_video
 from sora_mcp.api.profile import OPENAI
 from sora_mcp.clock import SystemClock
-from sora_mcp.media import probe
+from sora_mcp.media.video import probe
 
 pytestmark = pytest.mark.anyio
 

@@ -19,9 +19,9 @@ from PIL import Image, ImageChops, ImageStat
 from helpers import Rig, error_text, structured
 from sora_mcp.api.profile import ALL_CAPABILITIES, BackendProfile
 from sora_mcp.config import Settings
-from sora_mcp.media import frame_at, probe, write_h264
-from sora_mcp.records import BatchRecord, CharacterRecord, VideoRecord
-from sora_mcp.registry import Registry
+from sora_mcp.media.video import frame_at, probe, write_h264
+from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
+from sora_mcp.registry.store import Registry
 from sora_mcp.server.app import build_server
 
 pytestmark = pytest.mark.anyio

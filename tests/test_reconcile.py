@@ -14,9 +14,9 @@ from sora_mcp.api.profile import EMULATOR
 from sora_mcp.clock import FakeClock
 from sora_mcp.config import Settings
 from sora_mcp.emulator.app import create_app
-from sora_mcp.reconcile import GIVE_UP_SECONDS, needs_reconciling, reconcile
-from sora_mcp.registry import Registry
-from sora_mcp.service import Studio, plan_clip
+from sora_mcp.registry.store import Registry
+from sora_mcp.studio.reconcile import GIVE_UP_SECONDS, needs_reconciling, reconcile
+from sora_mcp.studio.studio import Studio, plan_clip
 
 pytestmark = pytest.mark.anyio
 

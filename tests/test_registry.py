@@ -13,8 +13,8 @@ import pytest
 
 from sora_mcp.clock import FakeClock
 from sora_mcp.errors import RegistryError
-from sora_mcp.records import BatchRecord, CharacterRecord, VideoRecord
-from sora_mcp.registry import SCHEMA_VERSION, Registry
+from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
+from sora_mcp.registry.store import SCHEMA_VERSION, Registry
 
 
 def _video(local_id: str, *, created_at: float = 1_000.0, **fields: Any) -> VideoRecord:

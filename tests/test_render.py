@@ -22,7 +22,7 @@ from sora_mcp.emulator.render import (
     render_thumbnail,
     render_video,
 )
-from sora_mcp.media import cut_clip, decode_frames, frame_at, probe, write_h264
+from sora_mcp.media.video import cut_clip, decode_frames, frame_at, probe, write_h264
 
 W, H = 320, 180
 PROMPT = "A paper boat drifts down a rainy street, low angle, neon reflections"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from helpers import Rig, structured
-from sora_mcp.media import probe
+from sora_mcp.media.video import probe
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import pytest
 from mcp.types import ImageContent, ResourceLink
 
 from helpers import Rig, data_url, error_text, png_bytes, structured
-from sora_mcp.media import frame_at, probe
+from sora_mcp.media.video import frame_at, probe
 
 pytestmark = pytest.mark.anyio
 

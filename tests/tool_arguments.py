@@ -20,7 +20,7 @@ from mcp.types import Tool
 
 from helpers import data_url, png_bytes
 from sora_mcp import catalog
-from sora_mcp.batch_plan import MAX_ITEMS
+from sora_mcp.batch.plan import MAX_ITEMS
 
 Json = Any
 Strategy = st.SearchStrategy[Json]

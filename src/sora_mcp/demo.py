@@ -20,7 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextResourceContents
 
 from sora_mcp.config import Settings
-from sora_mcp.media import concat_videos, probe
+from sora_mcp.media.video import concat_videos, probe
 
 SIZE = "1280x720"
 CHARACTER = "Skipper the paper boat"

@@ -7,7 +7,6 @@ what went wrong, and what to do next.
     ├── InvalidRequest              bad input caught before any request is sent
     ├── RegistryError               the local registry cannot be read or written safely
     ├── TemplateError               a prompt template or guide file is malformed (names the file)
-    ├── JobFailed                   a job ended with status "failed" (keeps the video id and error code)
     ├── AssetExpired                the backend no longer has the files of a completed video
     └── APIError                    anything the Videos API said or failed to say
         ├── APIConnectionError      no answer at all (DNS, refused, reset)
@@ -50,15 +49,6 @@ class RegistryError(SoraError):
 
 class TemplateError(SoraError):
     """A prompt template or guide file is malformed; the message names the file and the fault."""
-
-
-class JobFailed(SoraError):
-    """A video job ended in `failed`. The video id and the backend's error code are kept."""
-
-    def __init__(self, message: str, *, video_id: str, code: str | None) -> None:
-        super().__init__(message)
-        self.video_id = video_id
-        self.code = code
 
 
 class AssetExpired(SoraError):

@@ -1,4 +1,4 @@
-"""The emulator: a Starlette app speaking the OpenAI Videos API contract (docs/videos-api.md).
+"""The emulator: a Starlette app speaking the OpenAI Videos API contract (as summarised in the README's "What the wire format really is").
 
 `create_app` is the only public entry point. The app keeps all state under `root` (see
 `store.py`), derives every job's status from the clock (no background tasks, so it runs the

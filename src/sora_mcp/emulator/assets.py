@@ -26,7 +26,7 @@ from sora_mcp.emulator.render import (
     render_video,
 )
 from sora_mcp.emulator.store import EmulatorStore, Segment, VideoRecord
-from sora_mcp.media import frame_at
+from sora_mcp.media.video import frame_at
 
 Variant = Literal["video", "thumbnail", "spritesheet"]
 

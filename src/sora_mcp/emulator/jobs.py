@@ -20,7 +20,7 @@ from sora_mcp.emulator.envelope import bad_request, not_found
 from sora_mcp.emulator.faults import prompt_failure
 from sora_mcp.emulator.store import EmulatorStore, Segment, VideoRecord, new_id, video_json, video_phase
 from sora_mcp.emulator.validation import CreateRequest
-from sora_mcp.media import MediaInfo
+from sora_mcp.media.video import MediaInfo
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 _POLL_MIN_MS, _POLL_MAX_MS = 50, 10_000

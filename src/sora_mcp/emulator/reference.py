@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from sora_mcp import catalog
 from sora_mcp.emulator.envelope import WireError, bad_request
 from sora_mcp.emulator.store import EmulatorStore
-from sora_mcp.images import sniff_image
+from sora_mcp.media.images import sniff_image
 
 PARAM = "input_reference"
 

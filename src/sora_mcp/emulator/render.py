@@ -13,7 +13,7 @@ Speed is part of the contract (the emulator renders on demand): everything stati
 per clip and each frame only composites what moves.
 
 Joining clips and making the thumbnail and spritesheet work on any video file, so they live in
-`sora_mcp.media`; they are re-exported here so the emulator has one module to render with.
+`sora_mcp.media.video`; they are re-exported here so the emulator has one module to render with.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from sora_mcp.media import check_even_size, concat_videos, render_spritesheet, render_thumbnail, write_h264
+from sora_mcp.media.video import (
+    check_even_size,
+    concat_videos,
+    render_spritesheet,
+    render_thumbnail,
+    write_h264,
+)
 
 __all__ = ["RenderSpec", "concat_videos", "render_spritesheet", "render_thumbnail", "render_video"]
 

@@ -15,7 +15,7 @@ from sora_mcp.emulator.envelope import bad_request, not_found
 from sora_mcp.emulator.routes_videos import jobs_of
 from sora_mcp.emulator.store import CharacterRecord, new_id
 from sora_mcp.emulator.validation import read_body, reject_unknown, require_text
-from sora_mcp.media import probe
+from sora_mcp.media.video import probe
 
 
 def character_json(record: CharacterRecord) -> dict[str, object]:

@@ -23,7 +23,7 @@ from sora_mcp.emulator.validation import (
     validate_create,
     video_id_of,
 )
-from sora_mcp.media import MediaInfo, probe
+from sora_mcp.media.video import MediaInfo, probe
 
 _LIST_MAX = 100
 _VARIANTS: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet")

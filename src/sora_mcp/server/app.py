@@ -18,15 +18,15 @@ from mcp.server import MCPServer
 from sora_mcp import __version__
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.profile import PROFILES, BackendProfile
-from sora_mcp.batch import Batches
-from sora_mcp.batch_runner import DEFAULT_CONCURRENCY, BatchRunner
+from sora_mcp.batch.runner import DEFAULT_CONCURRENCY, BatchRunner
+from sora_mcp.batch.service import Batches
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
-from sora_mcp.registry import Registry
-from sora_mcp.resume import Resumer
+from sora_mcp.registry.store import Registry
 from sora_mcp.server.instructions import instructions
-from sora_mcp.service import Studio
+from sora_mcp.studio.resume import Resumer
+from sora_mcp.studio.studio import Studio
 
 log = logging.getLogger(__name__)
 EMULATOR_BASE_URL = "http://emulator.sora-mcp.invalid/v1"
@@ -104,9 +104,9 @@ def build_server(
     # Imported here so the tool modules can import AppState from this module without a cycle.
     from sora_mcp.server.prompts import register_prompts
     from sora_mcp.server.resources import register_resources
-    from sora_mcp.server.tools import register_tools
-    from sora_mcp.server.tools_batch import register_batch_tools
-    from sora_mcp.server.tools_production import register_production_tools
+    from sora_mcp.server.tools.batch import register_batch_tools
+    from sora_mcp.server.tools.production import register_production_tools
+    from sora_mcp.server.tools.videos import register_tools
 
     register_tools(server)
     register_production_tools(server)

@@ -12,9 +12,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from sora_mcp.errors import SoraError
-from sora_mcp.records import VideoRecord
+from sora_mcp.registry.records import VideoRecord
 from sora_mcp.server.app import AppState
-from sora_mcp.service import Studio
+from sora_mcp.studio.studio import Studio
 
 P = ParamSpec("P")
 R = TypeVar("R")

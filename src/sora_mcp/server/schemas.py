@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_mcp import catalog
-from sora_mcp.lineage import ExtensionBudget, Link
-from sora_mcp.records import CharacterRecord, VideoRecord
+from sora_mcp.registry.records import CharacterRecord, VideoRecord
+from sora_mcp.studio.lineage import ExtensionBudget, Link
 
 
 class _Out(BaseModel):

@@ -14,10 +14,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from sora_mcp import catalog
-from sora_mcp.characters import DEFAULT_CLIP_SECONDS, create_character
-from sora_mcp.deletion import delete_video
-from sora_mcp.derive import Derived, edit, extend
-from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.server.app import AppState
 from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of, tool_errors
 from sora_mcp.server.schemas import (
@@ -30,7 +27,10 @@ from sora_mcp.server.schemas import (
     ListCharactersResult,
     VideoView,
 )
-from sora_mcp.service import Studio
+from sora_mcp.studio.characters import DEFAULT_CLIP_SECONDS, create_character
+from sora_mcp.studio.deletion import delete_video
+from sora_mcp.studio.derive import Derived, edit, extend
+from sora_mcp.studio.studio import Studio
 
 
 def _spending(title: str) -> ToolAnnotations:

@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.files import confine
-from sora_mcp.netguard import Resolver, checked_address, pinned_request, system_resolve
+from sora_mcp.media.netguard import Resolver, checked_address, pinned_request, system_resolve
 
 FitMode = Literal["crop", "pad", "stretch"]
 

@@ -1,6 +1,6 @@
 """Batch tools: `batch` starts many clips at once, `get_batch` follows them item by item.
 
-The work happens in `sora_mcp.batch` (planning, sending, following) and its runner; this module
+The work happens in `sora_mcp.batch.service` (planning, sending, following) and its runner; this module
 shapes the answers for the model and turns domain errors into tool errors.
 """
 
@@ -14,9 +14,9 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from sora_mcp.batch import PRICE_NOTE, Batches, BatchState, ModeChoice
-from sora_mcp.batch_plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
-from sora_mcp.records import VideoRecord
+from sora_mcp.batch.plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
+from sora_mcp.batch.service import PRICE_NOTE, Batches, BatchState, ModeChoice
+from sora_mcp.registry.records import VideoRecord
 from sora_mcp.server.app import AppState
 from sora_mcp.server.common import MAX_WAIT_SECONDS, tool_errors
 from sora_mcp.server.schemas import VideoError

@@ -19,11 +19,11 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_mcp import catalog
-from sora_mcp.batch_jsonl import CUSTOM_ID_MAX_CHARS, RawItem, parse_requests
+from sora_mcp.batch.jsonl import CUSTOM_ID_MAX_CHARS, RawItem, parse_requests
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.files import confine
-from sora_mcp.images import PreparedImage
-from sora_mcp.service import ClipPlan, Studio, plan_clip
+from sora_mcp.media.images import PreparedImage
+from sora_mcp.studio.studio import ClipPlan, Studio, plan_clip
 
 MAX_ITEMS = 500
 MAX_INPUT_BYTES = 100 * 1024 * 1024

@@ -17,14 +17,14 @@ import anyio.to_thread
 from PIL import Image
 
 from sora_mcp import catalog
-from sora_mcp.characters import resolve_characters
 from sora_mcp.errors import APIStatusError, InvalidRequest
-from sora_mcp.images import FitMode, PreparedImage, fit_image
-from sora_mcp.lineage import ExtensionBudget, plan_extension
-from sora_mcp.media import frame_at, probe
-from sora_mcp.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
-from sora_mcp.records import Relation, VideoRecord
-from sora_mcp.service import Studio
+from sora_mcp.media.images import FitMode, PreparedImage, fit_image
+from sora_mcp.media.video import frame_at, probe
+from sora_mcp.registry.records import Relation, VideoRecord
+from sora_mcp.studio.characters import resolve_characters
+from sora_mcp.studio.lineage import ExtensionBudget, plan_extension
+from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
+from sora_mcp.studio.studio import Studio
 
 
 @dataclass(frozen=True)

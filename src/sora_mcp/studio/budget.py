@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sora_mcp.clock import Clock
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.registry import Registry
+from sora_mcp.registry.store import Registry
 
 
 class BudgetExceeded(InvalidRequest):

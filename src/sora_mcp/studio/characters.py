@@ -17,10 +17,10 @@ import anyio.to_thread
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.files import confine, safe_filename
-from sora_mcp.media import MediaInfo, cut_clip, probe
-from sora_mcp.records import CharacterRecord
-from sora_mcp.registry import Registry
-from sora_mcp.service import Studio
+from sora_mcp.media.video import MediaInfo, cut_clip, probe
+from sora_mcp.registry.records import CharacterRecord
+from sora_mcp.registry.store import Registry
+from sora_mcp.studio.studio import Studio
 
 DEFAULT_CLIP_SECONDS = 3.0
 

@@ -25,9 +25,9 @@ import anyio
 import anyio.to_thread
 
 from sora_mcp.api.models import BATCH_TERMINAL_STATUSES, Batch, RequestCounts
-from sora_mcp.batch_jsonl import ENDPOINT, ResultLine, parse_results, render_requests
-from sora_mcp.batch_plan import BatchPlan
-from sora_mcp.batch_runner import BatchRunner
+from sora_mcp.batch.jsonl import ENDPOINT, ResultLine, parse_results, render_requests
+from sora_mcp.batch.plan import BatchPlan
+from sora_mcp.batch.runner import BatchRunner
 from sora_mcp.errors import (
     APIConnectionError,
     APIError,
@@ -38,8 +38,8 @@ from sora_mcp.errors import (
     SoraError,
 )
 from sora_mcp.files import atomic_write_bytes
-from sora_mcp.records import BatchMode, BatchRecord, VideoRecord
-from sora_mcp.service import Studio
+from sora_mcp.registry.records import BatchMode, BatchRecord, VideoRecord
+from sora_mcp.studio.studio import Studio
 
 ModeChoice = Literal["auto", "native", "direct"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "submitting", "queued", "in_progress"})

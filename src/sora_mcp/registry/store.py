@@ -34,7 +34,7 @@ import diskcache
 from pydantic import BaseModel, ValidationError
 
 from sora_mcp.errors import RegistryError
-from sora_mcp.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord
+from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord
 
 SCHEMA_VERSION = 1
 

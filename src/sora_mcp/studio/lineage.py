@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.records import Relation, VideoRecord
-from sora_mcp.registry import Registry
+from sora_mcp.registry.records import Relation, VideoRecord
+from sora_mcp.registry.store import Registry
 
 
 @dataclass(frozen=True)

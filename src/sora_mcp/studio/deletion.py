@@ -13,8 +13,8 @@ import anyio
 
 from sora_mcp.errors import InvalidRequest, NotFoundError
 from sora_mcp.files import confine
-from sora_mcp.records import VideoRecord
-from sora_mcp.service import Studio
+from sora_mcp.registry.records import VideoRecord
+from sora_mcp.studio.studio import Studio
 
 RemoteOutcome = Literal["deleted", "already_gone", "unsupported", "no_backend_id", "already_deleted"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.images import PreparedImage
+from sora_mcp.media.images import PreparedImage
 
 # Backend ids are opaque (gateways base64-encode provider data), so only refuse what can never
 # be an id: empty, whitespace or control characters, absurd length.

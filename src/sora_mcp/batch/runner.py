@@ -31,10 +31,10 @@ from anyio.abc import TaskStatus
 
 from sora_mcp.api.inputs import FileRef, ImageURL
 from sora_mcp.api.models import Video
-from sora_mcp.batch_jsonl import request_bodies
+from sora_mcp.batch.jsonl import request_bodies
 from sora_mcp.errors import APIError, RateLimitError, RegistryError
-from sora_mcp.records import BatchRecord, VideoRecord
-from sora_mcp.service import Studio
+from sora_mcp.registry.records import BatchRecord, VideoRecord
+from sora_mcp.studio.studio import Studio
 
 log = logging.getLogger(__name__)
 

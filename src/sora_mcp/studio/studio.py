@@ -24,7 +24,6 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.inputs import ImageUpload
 from sora_mcp.api.models import Variant, Video
 from sora_mcp.api.polling import wait_for_video
-from sora_mcp.budget import Budget, check_budget
 from sora_mcp.clock import Clock
 from sora_mcp.config import Settings
 from sora_mcp.errors import (
@@ -38,12 +37,13 @@ from sora_mcp.errors import (
     SoraError,
 )
 from sora_mcp.files import safe_filename
-from sora_mcp.images import FitMode, PreparedImage, prepare_image
-from sora_mcp.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
-from sora_mcp.reconcile import needs_reconciling
-from sora_mcp.reconcile import reconcile as find_lost_job
-from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.registry import Registry
+from sora_mcp.media.images import FitMode, PreparedImage, prepare_image
+from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry.store import Registry
+from sora_mcp.studio.budget import Budget, check_budget
+from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
+from sora_mcp.studio.reconcile import needs_reconciling
+from sora_mcp.studio.reconcile import reconcile as find_lost_job
 
 __all__ = [
     "ClipPlan",

@@ -17,10 +17,8 @@ from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.api.models import Variant
-from sora_mcp.derive import plan_generation
-from sora_mcp.lineage import children_links, parent_link
-from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.registry import Registry
+from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry.store import Registry
 from sora_mcp.server.app import AppState
 from sora_mcp.server.common import (
     Seconds,
@@ -38,6 +36,8 @@ from sora_mcp.server.schemas import (
     ListVideosResult,
     VideoView,
 )
+from sora_mcp.studio.derive import plan_generation
+from sora_mcp.studio.lineage import children_links, parent_link
 
 # Keep inline previews small: some hosts cap a result near 1 MB.
 PREVIEW_MAX_BYTES = 350_000

@@ -15,8 +15,8 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.models import Video
 from sora_mcp.clock import Clock
 from sora_mcp.errors import APIError
-from sora_mcp.records import VideoRecord
-from sora_mcp.registry import Registry
+from sora_mcp.registry.records import VideoRecord
+from sora_mcp.registry.store import Registry
 
 log = logging.getLogger(__name__)
 

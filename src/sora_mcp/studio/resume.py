@@ -31,9 +31,9 @@ import anyio
 from anyio.abc import TaskStatus
 
 from sora_mcp.errors import RegistryError, SoraError
-from sora_mcp.reconcile import STALE_SUBMITTING_SECONDS, needs_reconciling
-from sora_mcp.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.service import Studio
+from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.studio.reconcile import STALE_SUBMITTING_SECONDS, needs_reconciling
+from sora_mcp.studio.studio import Studio
 
 __all__ = ["DEFAULT_CONCURRENCY", "FOLLOW_TIMEOUT_SECONDS", "STARTUP_RECONCILE_SECONDS", "Resumer"]
 
