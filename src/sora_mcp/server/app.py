@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import anyio
 import httpx2
@@ -25,19 +24,17 @@ from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
 from sora_mcp.registry.store import Registry
 from sora_mcp.server.instructions import instructions
+from sora_mcp.server.prompts import register_prompts
+from sora_mcp.server.resources import register_resources
+from sora_mcp.server.state import AppState
+from sora_mcp.server.tools.batch import register_batch_tools
+from sora_mcp.server.tools.production import register_production_tools
+from sora_mcp.server.tools.videos import register_tools
 from sora_mcp.studio.resume import Resumer
 from sora_mcp.studio.studio import Studio
 
 log = logging.getLogger(__name__)
 EMULATOR_BASE_URL = "http://emulator.sora-mcp.invalid/v1"
-
-
-@dataclass
-class AppState:
-    studio: Studio
-    settings: Settings
-    batches: Batches
-    """Batch planning and following; its runner sends direct-mode items in the background."""
 
 
 def build_server(
@@ -102,11 +99,6 @@ def build_server(
         lifespan=lifespan,
     )
     # Imported here so the tool modules can import AppState from this module without a cycle.
-    from sora_mcp.server.prompts import register_prompts
-    from sora_mcp.server.resources import register_resources
-    from sora_mcp.server.tools.batch import register_batch_tools
-    from sora_mcp.server.tools.production import register_production_tools
-    from sora_mcp.server.tools.videos import register_tools
 
     register_tools(server)
     register_production_tools(server)

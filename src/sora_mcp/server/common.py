@@ -13,7 +13,7 @@ from pydantic import Field
 
 from sora_mcp.errors import SoraError
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.server.app import AppState
+from sora_mcp.server.state import AppState
 from sora_mcp.studio.studio import Studio
 
 P = ParamSpec("P")

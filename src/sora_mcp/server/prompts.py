@@ -19,7 +19,7 @@ from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.server.app import AppState
+from sora_mcp.server.state import AppState
 from sora_mcp.templates import Guide, Template, load_guides, load_templates
 
 GUIDES_URI = "sora://guides"

@@ -11,8 +11,8 @@ from mcp.server.mcpserver import Context
 from sora_mcp import catalog
 from sora_mcp.config import Settings
 from sora_mcp.registry.store import Registry
-from sora_mcp.server.app import AppState
 from sora_mcp.server.schemas import CharacterView, LineageLink, VideoView
+from sora_mcp.server.state import AppState
 from sora_mcp.studio.lineage import children_links, parent_link
 
 

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sora_mcp.batch.plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
 from sora_mcp.batch.service import PRICE_NOTE, Batches, BatchState, ModeChoice
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.server.app import AppState
 from sora_mcp.server.common import MAX_WAIT_SECONDS, tool_errors
 from sora_mcp.server.schemas import VideoError
+from sora_mcp.server.state import AppState
 
 _FINAL = frozenset({"completed", "failed", "unknown", "deleted"})
 

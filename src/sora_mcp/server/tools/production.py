@@ -15,7 +15,6 @@ from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.server.app import AppState
 from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of, tool_errors
 from sora_mcp.server.schemas import (
     CharacterView,
@@ -27,6 +26,7 @@ from sora_mcp.server.schemas import (
     ListCharactersResult,
     VideoView,
 )
+from sora_mcp.server.state import AppState
 from sora_mcp.studio.characters import DEFAULT_CLIP_SECONDS, create_character
 from sora_mcp.studio.deletion import delete_video
 from sora_mcp.studio.derive import Derived, edit, extend

@@ -19,7 +19,6 @@ from sora_mcp import catalog
 from sora_mcp.api.models import Variant
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry.store import Registry
-from sora_mcp.server.app import AppState
 from sora_mcp.server.common import (
     Seconds,
     VideoId,
@@ -36,6 +35,7 @@ from sora_mcp.server.schemas import (
     ListVideosResult,
     VideoView,
 )
+from sora_mcp.server.state import AppState
 from sora_mcp.studio.derive import plan_generation
 from sora_mcp.studio.lineage import children_links, parent_link
 

@@ -1,0 +1,20 @@
+"""The lifespan state every tool, resource and prompt reaches through its `Context`.
+
+It lives apart from `app.py` so the modules that `build_server` registers can import it without
+importing the builder back (no cycle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sora_mcp.batch.service import Batches
+from sora_mcp.config import Settings
+from sora_mcp.studio.studio import Studio
+
+
+@dataclass
+class AppState:
+    studio: Studio
+    settings: Settings
+    batches: Batches
+    """Batch planning and following; its runner sends direct-mode items in the background."""
