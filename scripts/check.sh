@@ -55,5 +55,5 @@ trap 'rm -rf "$WHEEL_DIR" "$DEMO_DIR"' EXIT
 SORA_MCP_HOME="$DEMO_DIR/home" SORA_MCP_OUTPUT_DIR="$DEMO_DIR/out" "$VENV/bin/sora-mcp" demo > "$DEMO_DIR/demo.log" 2>&1 \
   || { cat "$DEMO_DIR/demo.log"; exit 1; }
 tail -n 1 "$DEMO_DIR/demo.log"
-echo "== pytest"
-"$VENV/bin/pytest" -q "$@"
+echo "== pytest (with the coverage floor from pyproject.toml)"
+"$VENV/bin/pytest" -q --cov --cov-report=term "$@"
