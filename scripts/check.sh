@@ -10,8 +10,8 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
 echo "== ruff"
-"$VENV/bin/ruff" check src tests
-"$VENV/bin/ruff" format --check src tests
+"$VENV/bin/ruff" check src tests bench
+"$VENV/bin/ruff" format --check src tests bench
 echo "== layers"
 # server → batch → studio → registry/media/api → base; the emulator apart; mcp only in server/.
 "$VENV/bin/lint-imports"
@@ -57,3 +57,5 @@ SORA_MCP_HOME="$DEMO_DIR/home" SORA_MCP_OUTPUT_DIR="$DEMO_DIR/out" "$VENV/bin/so
 tail -n 1 "$DEMO_DIR/demo.log"
 echo "== pytest (with the coverage floor from pyproject.toml)"
 "$VENV/bin/pytest" -q --cov --cov-report=term "$@"
+echo "== benchmarks (quick smoke run: they must run; figures are not judged here)"
+SORA_MCP_VENV="$VENV" bash scripts/bench.sh --quick
