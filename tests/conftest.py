@@ -12,6 +12,9 @@ from starlette.applications import Starlette
 from sora_mcp.clock import FakeClock
 from sora_mcp.emulator.app import create_app
 
+# The PostgreSQL server and per-test database fixtures (tests/pg.py).
+pytest_plugins = ("pg",)
+
 _ENV_VARS = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
