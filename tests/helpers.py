@@ -72,6 +72,21 @@ def error_text(result: CallToolResult) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
 
 
+def tool_error(result: CallToolResult) -> dict[str, Any]:
+    """The machine-readable error of an isError result: kind, code, param, message."""
+    assert result.is_error, result.content
+    assert result.structured_content is not None, result.content
+    error: dict[str, Any] = result.structured_content["error"]
+    assert error["message"] == error_text(result)
+    return error
+
+
+def error_code(result: CallToolResult) -> tuple[str, str | None]:
+    """(code, param) of a tool error."""
+    error = tool_error(result)
+    return error["code"], error["param"]
+
+
 def png_bytes(width: int, height: int, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, format="PNG")

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from helpers import Rig, StalledClock, data_url, error_text, png_bytes, structured
+from helpers import Rig, StalledClock, data_url, error_code, error_text, png_bytes, structured
 from sora_mcp import catalog
 from sora_mcp.api.profile import ALL_CAPABILITIES, BackendProfile
 from sora_mcp.config import Settings
@@ -193,11 +193,21 @@ async def test_every_invalid_item_is_reported_at_once_before_any_request(rig: Ri
         + "\n"
     )
     async with rig.client() as client:
-        listed = error_text(await client.call_tool("batch", {"requests": requests, "mode": "direct"}))
-        filed = error_text(await client.call_tool("batch", {"jsonl_path": str(bad_file)}))
-        outside = error_text(await client.call_tool("batch", {"jsonl_path": "/etc/hosts"}))
-        neither = error_text(await client.call_tool("batch", {}))
-        unknown = error_text(await client.call_tool("get_batch", {"batch_id": "nope"}))
+        results = [
+            await client.call_tool("batch", {"requests": requests, "mode": "direct"}),
+            await client.call_tool("batch", {"jsonl_path": str(bad_file)}),
+            await client.call_tool("batch", {"jsonl_path": "/etc/hosts"}),
+            await client.call_tool("batch", {}),
+            await client.call_tool("get_batch", {"batch_id": "nope"}),
+        ]
+    assert [error_code(result) for result in results] == [
+        ("invalid_items", None),
+        ("invalid_items", None),
+        ("path_not_allowed", "path"),
+        ("conflicting_arguments", None),
+        ("unknown_batch", "batch_id"),
+    ]
+    listed, filed, outside, neither, unknown = (error_text(result) for result in results)
     assert "4 problem(s)" in listed
     for fragment in (
         "'wide'",
@@ -329,9 +339,10 @@ async def test_auto_mode_sends_directly_when_the_backend_has_no_batch_api(rig: R
     profile = BackendProfile(name="no-batches", capabilities=ALL_CAPABILITIES - {"batches"})
     async with serve(rig, profile=profile) as client:
         planned = structured(await client.call_tool("batch", {"requests": FIVE[:1], "dry_run": True}))
-        refused = error_text(await client.call_tool("batch", {"requests": FIVE[:1], "mode": "native"}))
+        refused = await client.call_tool("batch", {"requests": FIVE[:1], "mode": "native"})
     assert planned["mode"] == "direct"
-    assert "mode='direct'" in refused
+    assert error_code(refused) == ("unsupported", "mode")
+    assert "mode='direct'" in error_text(refused)
     assert rig.transport.requests == []
 
 

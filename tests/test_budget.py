@@ -87,7 +87,7 @@ def test_budget_settings_are_validated() -> None:
 
 @pytest.mark.anyio
 async def test_tools_refuse_over_budget_calls_before_sending_anything(tmp_path: Path) -> None:
-    from helpers import Rig, error_text, structured
+    from helpers import Rig, error_text, structured, tool_error
 
     rig = Rig(root=tmp_path)
     async with rig.client(budget_daily_usd=1.0, budget_per_call_usd=0.9) as client:
@@ -109,6 +109,12 @@ async def test_tools_refuse_over_budget_calls_before_sending_anything(tmp_path: 
             ),
         ]
     assert rig.transport.count("POST") == posts
+    assert [(tool_error(r)["kind"], tool_error(r)["code"]) for r in refusals] == [
+        ("budget_exceeded", "daily_limit"),
+        ("budget_exceeded", "per_call_limit"),
+        ("budget_exceeded", "daily_limit"),
+        ("budget_exceeded", "daily_limit"),
+    ]
     for refusal in refusals:
         text = error_text(refusal)
         assert "Nothing was sent" in text

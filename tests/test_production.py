@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from PIL import Image, ImageChops, ImageStat
 
-from helpers import Rig, error_text, structured
+from helpers import Rig, error_code, error_text, structured
 from sora_mcp.api.profile import ALL_CAPABILITIES, BackendProfile
 from sora_mcp.config import Settings
 from sora_mcp.media.video import frame_at, probe, write_h264
@@ -140,7 +140,8 @@ async def test_a_seventh_extension_is_refused_before_any_request(rig: Rig) -> No
         assert extended["budget"]["extensions_left"] == 0
         sent = len(rig.transport.requests)
         refused = await client.call_tool("extend", {"video_id": video_id, "prompt": "one more"})
-    assert "6 extensions" in error_text(refused) and "start_from" in error_text(refused)
+    assert error_code(refused) == ("extension_limit", "video_id")
+    assert "start_from" in error_text(refused)
     assert len(rig.transport.requests) == sent
 
 
@@ -154,7 +155,8 @@ async def test_an_extension_past_120_seconds_is_refused_before_any_request(rig: 
         assert extended["budget"]["total_seconds"] == 120 and extended["budget"]["seconds_left"] == 0
         sent = len(rig.transport.requests)
         refused = await client.call_tool("extend", {"video_id": video_id, "prompt": "again", "seconds": 4})
-    assert "124 s" in error_text(refused) and "120 s" in error_text(refused)
+    assert error_code(refused) == ("extension_too_long", "seconds")
+    assert "124 s" in error_text(refused)
     assert len(rig.transport.requests) == sent
 
 
@@ -162,7 +164,7 @@ async def test_only_a_completed_video_can_be_extended(rig: Rig) -> None:
     async with rig.client() as client:
         result = await call(client, "generate", prompt="a kettle boils")
         refused = await client.call_tool("extend", {"video_id": result["videos"][0]["id"], "prompt": "steam"})
-    assert "wait_seconds" in error_text(refused)
+    assert error_code(refused) == ("not_completed", "video_id")
     assert rig.transport.count("POST", "/videos/extensions") == 0
 
 
@@ -252,8 +254,9 @@ async def test_characters_missing_from_the_prompt_are_refused_by_name(rig: Rig, 
             "generate", {"prompt": "Rex naps by the fire", "characters": ["Rex", "Mo"]}
         )
         unknown = await client.call_tool("generate", {"prompt": "Zed runs", "characters": ["Zed"]})
+    assert error_code(refused) == ("character_not_in_prompt", "prompt")
     assert "'Mo'" in error_text(refused) and "'Rex'" not in error_text(refused)
-    assert "Zed" in error_text(unknown) and "create_character" in error_text(unknown)
+    assert error_code(unknown) == ("unknown_character", "characters")
     assert rig.transport.count("POST", "/videos") == 0
 
 
@@ -264,6 +267,7 @@ async def test_a_character_clip_outside_two_to_four_seconds_is_refused_with_its_
     clip = clip_file(tmp_path / "out" / "clip.mp4", seconds)
     async with rig.client() as client:
         refused = await client.call_tool("create_character", {"name": "Blob", "clip_path": str(clip)})
+    assert error_code(refused) == ("clip_length", "clip_path")
     assert shown in error_text(refused)
     assert rig.transport.requests == []
 
@@ -274,6 +278,7 @@ async def test_a_stretch_beyond_the_video_is_refused_before_uploading(rig: Rig) 
         refused = await client.call_tool(
             "create_character", {"name": "Jelly", "video_id": source["id"], "start_seconds": 3.0}
         )
+    assert error_code(refused) == ("stretch_outside_video", "start_seconds")
     assert "4.00 s" in error_text(refused)
     assert rig.transport.count("POST", "/videos/characters") == 0
 
@@ -287,8 +292,9 @@ async def test_three_characters_or_a_clip_outside_the_allowed_folders_are_refuse
         both = await client.call_tool(
             "create_character", {"name": "X", "clip_path": "a.mp4", "video_id": "video_1"}
         )
-    assert three.is_error and outside.is_error and both.is_error
-    assert "outside" in error_text(outside)
+    assert three.is_error  # refused by the input schema (at most 2)
+    assert error_code(outside) == ("path_not_allowed", "path")
+    assert error_code(both) == ("conflicting_arguments", "clip_path")
     assert rig.transport.requests == []
 
 
@@ -317,7 +323,7 @@ async def test_start_from_and_an_image_together_are_refused(rig: Rig) -> None:
         refused = await client.call_tool(
             "generate", {"prompt": "x", "image": "a.png", "start_from": "video_123"}
         )
-    assert "not both" in error_text(refused)
+    assert error_code(refused) == ("conflicting_arguments", "start_from")
     assert rig.transport.requests == []
 
 

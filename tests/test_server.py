@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mcp.types import ImageContent, ResourceLink
 
-from helpers import Rig, data_url, error_text, png_bytes, structured
+from helpers import Rig, data_url, error_code, error_text, png_bytes, structured, tool_error
 from sora_mcp.media.video import frame_at, probe
 
 pytestmark = pytest.mark.anyio
@@ -176,15 +176,18 @@ async def test_download_of_an_unfinished_video_says_to_wait(rig: Rig) -> None:
     async with rig.client() as client:
         started = structured(await client.call_tool("generate", {"prompt": "clouds"}))
         result = await client.call_tool("download", {"video_id": started["videos"][0]["id"]})
+    assert error_code(result) == ("not_completed", "video_id")
     assert "wait_seconds" in error_text(result)
 
 
 async def test_unknown_video_id_is_a_clear_tool_error(rig: Rig) -> None:
     async with rig.client() as client:
-        missing = error_text(await client.call_tool("get_video", {"video_id": "video_nope"}))
-        bad = error_text(await client.call_tool("get_video", {"video_id": "has space"}))
-    assert "list_videos" in missing
-    assert "video_id" in bad
+        missing = await client.call_tool("get_video", {"video_id": "video_nope"})
+        bad = await client.call_tool("get_video", {"video_id": "has space"})
+    assert error_code(missing) == ("unknown_video", "video_id")
+    assert tool_error(missing)["kind"] == "invalid_request"
+    assert "list_videos" in error_text(missing)
+    assert error_code(bad) == ("invalid_request", "video_id")
 
 
 async def test_list_videos_filters_and_orders_newest_first(rig: Rig) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from helpers import Rig, error_text, structured
+from helpers import Rig, structured, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -81,4 +81,5 @@ async def test_expired_assets_are_reported_clearly(rig: Rig) -> None:
     assert "expire" in (seen["video"]["note"] or "").lower() or "no longer available" in (
         seen["video"]["note"] or ""
     )
-    assert "no longer available" in error_text(refetch)
+    assert tool_error(refetch)["kind"] == "asset_expired"
+    assert "no longer available" in tool_error(refetch)["message"]

@@ -26,59 +26,96 @@ what went wrong, and what to do next.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class SoraError(Exception):
-    """Base of every error sora-mcp raises on purpose."""
+    """Base of every error sora-mcp raises on purpose.
+
+    Besides its message, every error carries machine-readable fields the MCP adapter hands to the
+    client, so a program can act on them without reading prose: `kind` (one per class, stable),
+    `code` (a specific reason where the raiser or the backend gives one, else None) and `param`
+    (the argument at fault, when there is one)."""
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
 
 
 class ConfigError(SoraError):
     """Settings are missing or wrong; the message names the variable and the fix."""
 
+    kind = "config_error"
+
 
 class InvalidRequest(SoraError):
     """Input rejected before anything was sent; the message says what is allowed."""
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
+    kind = "invalid_request"
 
 
 class RegistryError(SoraError):
     """The registry refused to read or write a row (unsafe format, wrong schema, disk trouble)."""
 
+    kind = "registry_error"
+
 
 class TemplateError(SoraError):
     """A prompt template or guide file is malformed; the message names the file and the fault."""
+
+    kind = "template_error"
 
 
 class AssetExpired(SoraError):
     """The video completed but its downloadable files have expired on the backend."""
 
+    kind = "asset_expired"
+
 
 class APIError(SoraError):
     """The Videos API could not be used as asked."""
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
-        super().__init__(message)
+    kind = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, param=param)
         self.request_id = request_id
 
 
 class APIConnectionError(APIError):
     """No HTTP answer arrived (DNS failure, refused or reset connection)."""
 
+    kind = "connection_error"
+
 
 class APITimeoutError(APIConnectionError):
     """The request did not complete within its timeout."""
+
+    kind = "timeout"
 
 
 class OutcomeUnknown(APIError):
     """A billable request was sent but its answer was lost: a job may exist. Never resubmit
     blindly; look for it in the backend's list of recent jobs first."""
 
+    kind = "outcome_unknown"
+
 
 class APIStatusError(APIError):
-    """The API answered with an HTTP error status and (usually) an error envelope."""
+    """The API answered with an HTTP error status and (usually) an error envelope. `code` is the
+    backend's own error code when it sent one (e.g. moderation_blocked), else None."""
 
+    kind = "http_error"
     status_code: int = 0
 
     def __init__(
@@ -92,48 +129,46 @@ class APIStatusError(APIError):
         request_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, request_id=request_id)
+        super().__init__(message, request_id=request_id, code=code, param=param)
         self.status_code = status_code
-        self.code = code
-        self.param = param
         self.error_type = error_type
         self.retry_after = retry_after
 
 
 class BadRequestError(APIStatusError):
-    pass
+    kind = "bad_request"
 
 
 class AuthenticationError(APIStatusError):
-    pass
+    kind = "authentication_failed"
 
 
 class PermissionDeniedError(APIStatusError):
-    pass
+    kind = "permission_denied"
 
 
 class NotFoundError(APIStatusError):
-    pass
+    kind = "not_found"
 
 
 class ConflictError(APIStatusError):
-    pass
+    kind = "conflict"
 
 
 class GoneError(APIStatusError):
-    pass
+    kind = "gone"
 
 
 class UnprocessableError(APIStatusError):
-    pass
+    kind = "unprocessable"
 
 
 class RateLimitError(APIStatusError):
-    pass
+    kind = "rate_limited"
 
 
 class ServerError(APIStatusError):
-    pass
+    kind = "server_error"
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

@@ -86,7 +86,9 @@ def confine(path: str | Path, roots: Sequence[Path]) -> Path:
     if "\x00" in text:
         raise InvalidRequest("the path contains a NUL byte; give a plain file path", param="path")
     if not roots:
-        raise InvalidRequest("no folders are configured for file access, so no path can be used")
+        raise InvalidRequest(
+            "no folders are configured for file access, so no path can be used", code="path_not_allowed"
+        )
     try:
         allowed = [Path(root).expanduser().resolve(strict=False) for root in roots]
         candidate = Path(text).expanduser()
@@ -103,6 +105,7 @@ def confine(path: str | Path, roots: Sequence[Path]) -> Path:
         f"the path {text!r} is outside the folders sora-mcp may use ({folders}); "
         "use a path inside one of them, or a path relative to the first",
         param="path",
+        code="path_not_allowed",
     )
 
 

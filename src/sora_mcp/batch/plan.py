@@ -97,7 +97,10 @@ async def plan_batch(
         InvalidRequest: listing every problem, each with its item (or line) and custom_id.
     """
     if (requests is None) == (jsonl_path is None):
-        raise InvalidRequest("Give either requests (a list) or jsonl_path (a JSONL file), not both.")
+        raise InvalidRequest(
+            "Give either requests (a list) or jsonl_path (a JSONL file), not both.",
+            code="conflicting_arguments",
+        )
     problems: list[str] = []
     if requests is not None:
         raw = [
@@ -129,7 +132,8 @@ async def plan_batch(
         listed = "\n".join(f"- {problem}" for problem in problems)
         raise InvalidRequest(
             f"{len(problems)} problem(s) in the batch; nothing was sent. Fix them all and call batch "
-            f"again:\n{listed}"
+            f"again:\n{listed}",
+            code="invalid_items",
         )
     return BatchPlan(items=tuple(items))
 

@@ -104,6 +104,7 @@ class Batches:
                 f"The backend profile {self.studio.client.profile.name!r} has no Batch API; use "
                 "mode='direct' (sora-mcp then sends the items itself) or mode='auto'.",
                 param="mode",
+                code="unsupported",
             )
         return mode
 
@@ -232,6 +233,7 @@ class Batches:
                 f"No batch {key!r} in the registry. Use the batch_id returned by the batch tool"
                 + (f" (recent: {recent})." if recent else "."),
                 param="batch_id",
+                code="unknown_batch",
             )
         return record
 

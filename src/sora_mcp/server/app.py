@@ -7,8 +7,8 @@ only the transport differs (`httpx2.ASGITransport` into the emulator's Starlette
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 import httpx2
@@ -27,9 +27,7 @@ from sora_mcp.server.instructions import instructions
 from sora_mcp.server.prompts import register_prompts
 from sora_mcp.server.resources import register_resources
 from sora_mcp.server.state import AppState
-from sora_mcp.server.tools.batch import register_batch_tools
-from sora_mcp.server.tools.production import register_production_tools
-from sora_mcp.server.tools.videos import register_tools
+from sora_mcp.server.tools.table import add_tools
 from sora_mcp.studio.resume import Resumer
 from sora_mcp.studio.studio import Studio
 
@@ -53,6 +51,30 @@ def build_server(
     profile = profile or PROFILES.get(settings.profile)
     if profile is None:
         raise ConfigError(f"SORA_MCP_PROFILE must be one of {', '.join(PROFILES)}; got {settings.profile!r}.")
+
+    server: MCPServer[AppState] = MCPServer(
+        "sora-mcp",
+        title="Sora video studio" + (" (emulator)" if settings.is_emulator else ""),
+        version=__version__,
+        instructions=instructions(settings),
+        website_url="https://github.com/sora-mcp/sora-mcp",
+        lifespan=_lifespan(settings, clock, transport, profile, batch_concurrency),
+    )
+    add_tools(server)
+    register_resources(server, settings)
+    register_prompts(server)
+    return server
+
+
+def _lifespan(
+    settings: Settings,
+    clock: Clock,
+    transport: httpx2.AsyncBaseTransport | None,
+    profile: BackendProfile,
+    batch_concurrency: int,
+) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
+    """What the server holds open while it runs: the registry, the HTTP clients, the Studio and
+    the background batch runner and resumer."""
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -90,22 +112,7 @@ def build_server(
         finally:
             registry.close()
 
-    server: MCPServer[AppState] = MCPServer(
-        "sora-mcp",
-        title="Sora video studio" + (" (emulator)" if settings.is_emulator else ""),
-        version=__version__,
-        instructions=instructions(settings),
-        website_url="https://github.com/sora-mcp/sora-mcp",
-        lifespan=lifespan,
-    )
-    # Imported here so the tool modules can import AppState from this module without a cycle.
-
-    register_tools(server)
-    register_production_tools(server)
-    register_batch_tools(server)
-    register_resources(server, settings)
-    register_prompts(server)
-    return server
+    return lifespan
 
 
 def _default_transport(settings: Settings, clock: Clock) -> httpx2.AsyncBaseTransport:

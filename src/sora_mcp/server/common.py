@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 from pydantic import Field
 
 from sora_mcp.errors import SoraError
@@ -35,17 +35,45 @@ WaitSeconds = Annotated[
 VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
 
 
-def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn `SoraError` into `ToolError`: an isError result whose text the model can act on."""
+def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | CallToolResult]]:
+    """Turn `SoraError` into an isError result: its text is the message the model acts on, and its
+    structured content keeps the error's fields (`error_payload`) for a program to read.
+
+    A returned result rather than a raised `ToolError`: the SDK turns a `ToolError` into text only,
+    which would lose `code` and `param` at the boundary."""
 
     @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | CallToolResult:
         try:
             return await fn(*args, **kwargs)
         except SoraError as exc:
-            raise ToolError(str(exc)) from exc
+            return error_result(exc)
 
     return wrapper
+
+
+def error_payload(exc: SoraError) -> dict[str, Any]:
+    """The machine-readable part of a tool error: `kind` names the class (invalid_request,
+    budget_exceeded, not_found, …), `code` the specific reason (the backend's code, e.g.
+    moderation_blocked, or sora-mcp's; `kind` when there is none), `param` the argument at fault."""
+    payload: dict[str, Any] = {
+        "kind": exc.kind,
+        "code": exc.code or exc.kind,
+        "param": exc.param,
+        "message": str(exc),
+    }
+    request_id = getattr(exc, "request_id", None)
+    if request_id:
+        payload["request_id"] = request_id
+    return payload
+
+
+def error_result(exc: SoraError) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=str(exc))],
+        structured_content={"error": error_payload(exc)},
+        is_error=True,
+    )
 
 
 def studio_of(ctx: Context[AppState]) -> Studio:

@@ -11,16 +11,25 @@ from sora_mcp.registry.records import CharacterRecord, VideoRecord
 from sora_mcp.studio.lineage import ExtensionBudget, Link
 
 
-class _Out(BaseModel):
+class OutputModel(BaseModel):
+    """The base of every tool's structured output (and its parts): unknown fields are an error."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class VideoError(_Out):
+class VideoError(OutputModel):
     code: str | None = Field(description="The backend's error code, e.g. moderation_blocked.")
     message: str | None = None
 
+    @classmethod
+    def of(cls, record: VideoRecord) -> VideoError | None:
+        """The record's failure, or None when it has none."""
+        if not (record.error_code or record.error_message):
+            return None
+        return cls(code=record.error_code, message=record.error_message)
 
-class VideoView(_Out):
+
+class VideoView(OutputModel):
     """One video as the registry knows it."""
 
     id: str | None = Field(description="The backend's video id; pass it to get_video / download.")
@@ -55,11 +64,6 @@ class VideoView(_Out):
 
     @classmethod
     def of(cls, record: VideoRecord) -> VideoView:
-        error = (
-            VideoError(code=record.error_code, message=record.error_message)
-            if record.error_code or record.error_message
-            else None
-        )
         return cls(
             id=record.id,
             local_id=record.local_id,
@@ -72,7 +76,7 @@ class VideoView(_Out):
             created_at=_iso(record.created_at) or "",
             completed_at=_iso(record.completed_at),
             expires_at=_iso(record.expires_at),
-            error=error,
+            error=VideoError.of(record),
             files=dict(record.files),
             estimated_cost_usd=record.estimated_cost_usd,
             parent_id=record.parent_id,
@@ -83,7 +87,7 @@ class VideoView(_Out):
         )
 
 
-class LineageLink(_Out):
+class LineageLink(OutputModel):
     """Another video in this one's lineage."""
 
     id: str
@@ -98,7 +102,7 @@ class LineageLink(_Out):
         return cls(id=link.id, relation=link.relation, status=link.status)
 
 
-class GenerateResult(_Out):
+class GenerateResult(OutputModel):
     videos: list[VideoView] = Field(description="One entry per job started (one per variation).")
     estimated_cost_usd: float = Field(description="Estimated total for all jobs, from list prices.")
     estimated_seconds_each: float = Field(description="Typical time until each job completes.")
@@ -109,7 +113,7 @@ class GenerateResult(_Out):
     next_step: str
 
 
-class GetVideoResult(_Out):
+class GetVideoResult(OutputModel):
     video: VideoView
     still_running: bool = Field(description="True when the wait ended before the job finished.")
     parent: LineageLink | None = Field(default=None, description="What this video was made from.")
@@ -119,25 +123,25 @@ class GetVideoResult(_Out):
     next_step: str
 
 
-class WaitResult(_Out):
+class WaitResult(OutputModel):
     videos: list[VideoView]
     still_running: list[str] = Field(description="Ids of jobs that had not finished when the wait ended.")
     next_step: str
 
 
-class DownloadResult(_Out):
+class DownloadResult(OutputModel):
     video_id: str
     files: dict[str, str] = Field(description="variant → absolute path of the downloaded file.")
     next_step: str
 
 
-class ListVideosResult(_Out):
+class ListVideosResult(OutputModel):
     videos: list[VideoView] = Field(description="Newest first.")
     count: int
     next_step: str
 
 
-class ExtensionBudgetView(_Out):
+class ExtensionBudgetView(OutputModel):
     """The per-source extension limits after this extension."""
 
     root_id: str = Field(description="The original video this chain of extensions continues.")
@@ -161,7 +165,7 @@ class ExtensionBudgetView(_Out):
         )
 
 
-class ExtendResult(_Out):
+class ExtendResult(OutputModel):
     video: VideoView = Field(description="The new video: its file will be the whole stitched sequence.")
     budget: ExtensionBudgetView
     estimated_cost_usd: float = Field(description="Billed for the new seconds only.")
@@ -170,7 +174,7 @@ class ExtendResult(_Out):
     next_step: str
 
 
-class EditResult(_Out):
+class EditResult(OutputModel):
     video: VideoView = Field(description="The new video; the source is unchanged.")
     relation: str = Field(description="edit, or remix when the backend has no edits endpoint.")
     fallback: str | None = Field(default=None, description="Why it was sent as a remix, if it was.")
@@ -180,7 +184,7 @@ class EditResult(_Out):
     next_step: str
 
 
-class CharacterView(_Out):
+class CharacterView(OutputModel):
     """A reusable character."""
 
     id: str = Field(description="The backend's character id.")
@@ -200,20 +204,20 @@ class CharacterView(_Out):
         )
 
 
-class CreateCharacterResult(_Out):
+class CreateCharacterResult(OutputModel):
     character: CharacterView
     clip_path: str = Field(description="The 2–4 s clip that was uploaded (absolute path).")
     clip_seconds: float = Field(description="Its measured length.")
     next_step: str
 
 
-class ListCharactersResult(_Out):
+class ListCharactersResult(OutputModel):
     characters: list[CharacterView] = Field(description="Newest first.")
     count: int
     next_step: str
 
 
-class DeleteVideoResult(_Out):
+class DeleteVideoResult(OutputModel):
     video: VideoView = Field(description="The registry record, now with status 'deleted'.")
     remote: str = Field(
         description="What happened on the backend: deleted | already_gone | unsupported (the backend "

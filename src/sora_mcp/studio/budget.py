@@ -18,7 +18,10 @@ from sora_mcp.registry.store import Registry
 
 
 class BudgetExceeded(InvalidRequest):
-    """The call would go over the spending limit; nothing was sent."""
+    """The call would go over the spending limit; nothing was sent. `code` says which limit:
+    per_call_limit or daily_limit."""
+
+    kind = "budget_exceeded"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ def check_budget(budget: Budget, registry: Registry, clock: Clock, cost: float, 
     if budget.per_call_usd is not None and cost > budget.per_call_usd + 1e-9:
         raise BudgetExceeded(
             f"{what} would cost about ${cost:.2f}, over the per-call limit of ${budget.per_call_usd:.2f} "
-            "(SORA_MCP_BUDGET_PER_CALL_USD). Nothing was sent. Use fewer variations, shorter clips or sora-2."
+            "(SORA_MCP_BUDGET_PER_CALL_USD). Nothing was sent. Use fewer variations, shorter clips or sora-2.",
+            code="per_call_limit",
         )
     if budget.daily_usd is not None:
         spent = spent_today(registry, clock)
@@ -60,5 +64,6 @@ def check_budget(budget: Budget, registry: Registry, clock: Clock, cost: float, 
             left = max(0.0, budget.daily_usd - spent)
             raise BudgetExceeded(
                 f"{what} would cost about ${cost:.2f}; ${spent:.2f} of today's ${budget.daily_usd:.2f} "
-                f"budget (SORA_MCP_BUDGET_USD) is already committed, ${left:.2f} left. Nothing was sent."
+                f"budget (SORA_MCP_BUDGET_USD) is already committed, ${left:.2f} left. Nothing was sent.",
+                code="daily_limit",
             )

@@ -52,6 +52,7 @@ def check_clip_seconds(seconds: float, what: str, *, param: str) -> None:
         raise InvalidRequest(
             f"{what} lasts {seconds:.2f} s; a character clip must last {low:g}–{high:g} s. Nothing was sent.",
             param=param,
+            code="clip_length",
         )
 
 
@@ -68,6 +69,7 @@ def resolve_characters(
         raise InvalidRequest(
             f"{len(refs)} characters were given; a video can use at most {catalog.CHARACTERS_PER_VIDEO}.",
             param="characters",
+            code="too_many_characters",
         )
     found: dict[str, CharacterRecord] = {}
     for ref in refs:
@@ -77,12 +79,14 @@ def resolve_characters(
             raise InvalidRequest(
                 f"No character {ref!r} (known: {known}); make it first with create_character.",
                 param="characters",
+                code="unknown_character",
             )
         if record.backend != backend:
             raise InvalidRequest(
                 f"Character {record.name!r} was made on {record.backend}, not on {backend}; make it "
                 "again here with create_character.",
                 param="characters",
+                code="character_on_other_backend",
             )
         found[record.id] = record
     missing = [record.name for record in found.values() if record.name not in prompt]
@@ -92,6 +96,7 @@ def resolve_characters(
             f"The prompt must contain each character's name exactly as written; missing: {names}. "
             "Mention them by that name where they appear in the shot.",
             param="prompt",
+            code="character_not_in_prompt",
         )
     return tuple(found.values())
 
@@ -123,6 +128,7 @@ async def create_character(
             "Give either clip_path (a local 2–4 s clip) or video_id with start_seconds (a stretch of a "
             "video made here), not both and not neither.",
             param="clip_path",
+            code="conflicting_arguments",
         )
     if clip_path is not None:
         clip = confine(clip_path, [studio.settings.output_dir, *studio.settings.input_roots])
@@ -176,5 +182,7 @@ async def _cut(video: Path, start: float, seconds: float) -> tuple[Path, MediaIn
     try:
         info = await anyio.to_thread.run_sync(lambda: cut_clip(video, dest, start=start, seconds=seconds))
     except ValueError as exc:
-        raise InvalidRequest(f"The stretch cannot be cut: {exc}.", param="start_seconds") from exc
+        raise InvalidRequest(
+            f"The stretch cannot be cut: {exc}.", param="start_seconds", code="stretch_outside_video"
+        ) from exc
     return dest, info

@@ -61,6 +61,7 @@ async def completed_source(studio: Studio, key: str) -> VideoRecord:
         raise InvalidRequest(
             f"Video {key} is {record.status}; only a completed video can be used as a source. {advice}",
             param="video_id",
+            code="not_completed",
         )
     return record
 
@@ -194,7 +195,9 @@ async def plan_generation(
     plan = plan_clip(prompt=prompt, model=model, size=size, seconds=seconds, variations=variations)
     if image is not None and start_from is not None:
         raise InvalidRequest(
-            "Give image or start_from, not both: each sets the first frame.", param="start_from"
+            "Give image or start_from, not both: each sets the first frame.",
+            param="start_from",
+            code="conflicting_arguments",
         )
     if start_from_second is not None and start_from is None:
         raise InvalidRequest("start_from_second needs start_from (the video to take the frame from).")

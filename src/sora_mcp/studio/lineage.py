@@ -108,6 +108,7 @@ def plan_extension(registry: Registry, source: VideoRecord, seconds: int) -> Ext
             f"({catalog.EXTENSIONS_PER_VIDEO}); nothing was sent. To go on, generate a new clip with "
             f"start_from='{source.id or source.local_id}' so it begins on this video's last frame.",
             param="video_id",
+            code="extension_limit",
         )
     total = source.seconds + seconds
     if total > catalog.EXTENDED_MAX_TOTAL_SECONDS:
@@ -123,6 +124,7 @@ def plan_extension(registry: Registry, source: VideoRecord, seconds: int) -> Ext
             f"{total} s; an extended video is at most {catalog.EXTENDED_MAX_TOTAL_SECONDS} s. "
             f"{advice} Nothing was sent.",
             param="seconds",
+            code="extension_too_long",
         )
     return ExtensionBudget(
         root_id=root_id,

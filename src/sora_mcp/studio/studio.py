@@ -254,7 +254,9 @@ class Studio:
         record = self.registry.get_video(key)
         if record is None:
             raise InvalidRequest(
-                f"No video {key!r} in the registry. Use list_videos to see known ids.", param="video_id"
+                f"No video {key!r} in the registry. Use list_videos to see known ids.",
+                param="video_id",
+                code="unknown_video",
             )
         return record
 
@@ -284,7 +286,9 @@ class Studio:
             video = await self.client.retrieve_video(video_id)
         except NotFoundError as exc:
             raise InvalidRequest(
-                f"No video {video_id!r} in the registry or on the backend. Use list_videos.", param="video_id"
+                f"No video {video_id!r} in the registry or on the backend. Use list_videos.",
+                param="video_id",
+                code="unknown_video",
             ) from exc
         now = self.clock.now()
         seconds = _wire_seconds(video) or 0
@@ -425,6 +429,7 @@ class Studio:
                 f"Video {key} is {record.status}, not completed; only a completed video can be used "
                 "here. Call get_video with wait_seconds first.",
                 param="video_id",
+                code="not_completed",
             )
         if not _has_file(record):
             record, _ = await self.download(record.local_id, ("video",))
@@ -451,6 +456,7 @@ class Studio:
             raise InvalidRequest(
                 f"Video {key} is {record.status}, not completed; call get_video with wait_seconds first.",
                 param="video_id",
+                code="not_completed",
             )
         expired = record.expires_at is not None and record.expires_at < self.clock.now()
         self.settings.output_dir.mkdir(parents=True, exist_ok=True)

@@ -9,26 +9,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sora_mcp.batch.plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
 from sora_mcp.batch.service import PRICE_NOTE, Batches, BatchState, ModeChoice
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.server.common import MAX_WAIT_SECONDS, tool_errors
-from sora_mcp.server.schemas import VideoError
+from sora_mcp.server.common import MAX_WAIT_SECONDS
+from sora_mcp.server.schemas import OutputModel, VideoError
 from sora_mcp.server.state import AppState
 
 _FINAL = frozenset({"completed", "failed", "unknown", "deleted"})
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BatchItemView(_Out):
+class BatchItemView(OutputModel):
     """One item of a batch."""
 
     custom_id: str
@@ -53,11 +47,6 @@ class BatchItemView(_Out):
 
     @classmethod
     def of(cls, custom_id: str, record: VideoRecord) -> BatchItemView:
-        error = (
-            VideoError(code=record.error_code, message=record.error_message)
-            if record.error_code or record.error_message
-            else None
-        )
         return cls(
             custom_id=custom_id,
             video_id=record.id,
@@ -68,14 +57,14 @@ class BatchItemView(_Out):
             size=record.size,
             seconds=record.seconds,
             prompt=record.prompt,
-            error=error,
+            error=VideoError.of(record),
             files=dict(record.files),
             estimated_cost_usd=record.estimated_cost_usd,
             note=record.note,
         )
 
 
-class PlannedItemView(_Out):
+class PlannedItemView(OutputModel):
     custom_id: str
     model: str
     size: str
@@ -84,7 +73,7 @@ class PlannedItemView(_Out):
     image_reference: str | None = None
 
 
-class BatchStartResult(_Out):
+class BatchStartResult(OutputModel):
     batch_id: str | None = Field(description="Pass it to get_batch. None for a dry run (nothing was sent).")
     backend_batch_id: str | None = Field(description="The backend's batch id (native mode).")
     mode: Literal["native", "direct"]
@@ -99,7 +88,7 @@ class BatchStartResult(_Out):
     next_step: str
 
 
-class GetBatchResult(_Out):
+class GetBatchResult(OutputModel):
     batch_id: str
     backend_batch_id: str | None = None
     mode: Literal["native", "direct"]
@@ -124,103 +113,77 @@ def _batches(ctx: Context[AppState]) -> Batches:
     return ctx.request_context.lifespan_context.batches
 
 
-def register_batch_tools(server: MCPServer[AppState]) -> None:
-    """Register batch / get_batch."""
-
-    @server.tool(
-        name="batch",
-        title="Generate many clips in one batch",
-        annotations=ToolAnnotations(
-            title="Generate many clips in one batch",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
+async def batch(
+    ctx: Context[AppState],
+    requests: Annotated[
+        list[BatchRequest] | None,
+        Field(
+            description=f"The clips, 1–{MAX_ITEMS}: each with prompt, model, size, seconds, optional "
+            "image and custom_id. Give this or jsonl_path."
         ),
-    )
-    @tool_errors
-    async def batch(
-        ctx: Context[AppState],
-        requests: Annotated[
-            list[BatchRequest] | None,
-            Field(
-                description=f"The clips, 1–{MAX_ITEMS}: each with prompt, model, size, seconds, optional "
-                "image and custom_id. Give this or jsonl_path."
-            ),
-        ] = None,
-        jsonl_path: Annotated[
-            str | None,
-            Field(
-                description='A JSONL file in the Batch API format, one line per clip: {"custom_id", '
-                '"method": "POST", "url": "/v1/videos", "body": {prompt, model, size, seconds, '
-                "input_reference?}}. Must be inside the output folder (or a configured input folder)."
-            ),
-        ] = None,
-        mode: Annotated[
-            ModeChoice,
-            Field(
-                description="native: the backend's Batch API (one request for all). direct: sora-mcp "
-                "sends the items itself, 3 at a time, pausing on rate limits. auto: native when the "
-                "backend has a Batch API."
-            ),
-        ] = "auto",
-        dry_run: Annotated[
-            bool, Field(description="Only check the items and show the estimated cost; send nothing.")
-        ] = False,
-    ) -> BatchStartResult:
-        """Start many video clips at once, from a list of requests or a JSONL file.
-
-        COST: every item is billed like generate — sora-2 $0.10/s, sora-2-pro $0.30–0.50/s. Every
-        item is checked first (all problems are reported together and nothing is sent), and the
-        answer gives the estimated total from list prices; batch prices may be lower on some
-        backends but that is not guaranteed. Use dry_run=true to see the estimate before sending.
-        TIME: returns at once with the batch id; items take minutes each (native batches may take
-        longer to start). NEXT: call get_batch(batch_id, wait_seconds=300) until still_running is
-        false; completed items are downloaded automatically. Do not call batch again to "retry":
-        that starts and bills every item again.
-        """
-        batches = _batches(ctx)
-        chosen = batches.choose_mode(mode)
-        plan = await plan_batch(batches.studio, requests=requests, jsonl_path=jsonl_path)
-        if dry_run:
-            return _start_result(batches, plan, chosen, None)
-        return _start_result(batches, plan, chosen, await batches.submit(plan, chosen))
-
-    @server.tool(
-        name="get_batch",
-        title="Get / wait for a batch",
-        annotations=ToolAnnotations(
-            title="Get / wait for a batch",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
+    ] = None,
+    jsonl_path: Annotated[
+        str | None,
+        Field(
+            description='A JSONL file in the Batch API format, one line per clip: {"custom_id", '
+            '"method": "POST", "url": "/v1/videos", "body": {prompt, model, size, seconds, '
+            "input_reference?}}. Must be inside the output folder (or a configured input folder)."
         ),
-    )
-    @tool_errors
-    async def get_batch(
-        batch_id: Annotated[str, Field(description="The batch_id returned by the batch tool.")],
-        ctx: Context[AppState],
-        wait_seconds: Annotated[
-            int,
-            Field(
-                ge=0,
-                le=MAX_WAIT_SECONDS,
-                description="How long to wait for every item to finish, sending progress meanwhile. "
-                "0 = return at once. If the wait ends first, still_running is true: call again.",
-            ),
-        ] = 0,
-    ) -> GetBatchResult:
-        """Show a batch: every item's status keyed by custom_id, totals, cost so far; optionally wait.
+    ] = None,
+    mode: Annotated[
+        ModeChoice,
+        Field(
+            description="native: the backend's Batch API (one request for all). direct: sora-mcp "
+            "sends the items itself, 3 at a time, pausing on rate limits. auto: native when the "
+            "backend has a Batch API."
+        ),
+    ] = "auto",
+    dry_run: Annotated[
+        bool, Field(description="Only check the items and show the estimated cost; send nothing.")
+    ] = False,
+) -> BatchStartResult:
+    """Start many video clips at once, from a list of requests or a JSONL file.
 
-        FREE (nothing new is started; queued items of a direct batch keep being sent). With
-        wait_seconds > 0 it sends progress notifications until every item has finished or the wait
-        ends. Completed items are downloaded automatically (absolute paths in files). Failed items
-        carry error.code (e.g. moderation_blocked): rephrase and generate them again.
-        NEXT: call again while still_running is true.
-        """
-        state = await _batches(ctx).status(batch_id, wait_seconds=wait_seconds, on_progress=_reporter(ctx))
-        return _status_result(state)
+    COST: every item is billed like generate — sora-2 $0.10/s, sora-2-pro $0.30–0.50/s. Every
+    item is checked first (all problems are reported together and nothing is sent), and the
+    answer gives the estimated total from list prices; batch prices may be lower on some
+    backends but that is not guaranteed. Use dry_run=true to see the estimate before sending.
+    TIME: returns at once with the batch id; items take minutes each (native batches may take
+    longer to start). NEXT: call get_batch(batch_id, wait_seconds=300) until still_running is
+    false; completed items are downloaded automatically. Do not call batch again to "retry":
+    that starts and bills every item again.
+    """
+    batches = _batches(ctx)
+    chosen = batches.choose_mode(mode)
+    plan = await plan_batch(batches.studio, requests=requests, jsonl_path=jsonl_path)
+    if dry_run:
+        return _start_result(batches, plan, chosen, None)
+    return _start_result(batches, plan, chosen, await batches.submit(plan, chosen))
+
+
+async def get_batch(
+    batch_id: Annotated[str, Field(description="The batch_id returned by the batch tool.")],
+    ctx: Context[AppState],
+    wait_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="How long to wait for every item to finish, sending progress meanwhile. "
+            "0 = return at once. If the wait ends first, still_running is true: call again.",
+        ),
+    ] = 0,
+) -> GetBatchResult:
+    """Show a batch: every item's status keyed by custom_id, totals, cost so far; optionally wait.
+
+    FREE (nothing new is started; queued items of a direct batch keep being sent). With
+    wait_seconds > 0 it sends progress notifications until every item has finished or the wait
+    ends. Completed items are downloaded automatically (absolute paths in files). Failed items
+    carry error.code (e.g. moderation_blocked): rephrase and generate them again.
+    NEXT: call again while still_running is true.
+    """
+    state = await _batches(ctx).status(batch_id, wait_seconds=wait_seconds, on_progress=_reporter(ctx))
+    return _status_result(state)
 
 
 def _start_result(

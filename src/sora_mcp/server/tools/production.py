@@ -1,21 +1,19 @@
 """Production tools: extend, edit, create_character, list_characters, delete_video.
 
-Like `tools.py`, each tool validates, calls the domain (`derive`, `characters`, `deletion`) and
-shapes the answer; domain errors become tool errors in `common.tool_errors`.
+Like `videos.py`, each tool validates, calls the domain (`derive`, `characters`, `deletion`) and
+shapes the answer; `table.py` registers them and turns domain errors into tool errors.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of, tool_errors
+from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of
 from sora_mcp.server.schemas import (
     CharacterView,
     CreateCharacterResult,
@@ -33,224 +31,187 @@ from sora_mcp.studio.derive import Derived, edit, extend
 from sora_mcp.studio.studio import Studio
 
 
-def _spending(title: str) -> ToolAnnotations:
-    return ToolAnnotations(
-        title=title, read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-    )
-
-
-def register_production_tools(server: MCPServer[AppState]) -> None:
-    """Register extend / edit / create_character / list_characters / delete_video."""
-
-    @server.tool(name="extend", title="Extend a video", annotations=_spending("Extend a video"))
-    @tool_errors
-    async def extend_tool(
-        video_id: Annotated[
-            str, Field(description="A COMPLETED video to continue (generate, edit or extend result).")
-        ],
-        prompt: Annotated[
-            str,
-            Field(
-                description="Only the NEXT beat: what happens after the last frame (action, camera move). "
-                "Do not re-describe the whole scene."
-            ),
-        ],
-        ctx: Context[AppState],
-        seconds: Seconds = 4,
-        wait_seconds: WaitSeconds = 0,
-    ) -> ExtendResult:
-        """Continue a completed video: the result is a NEW video whose file is the whole stitched
-        sequence (source + new seconds); the source stays as it was.
-
-        LIMITS (checked before anything is sent): at most 6 extensions per original video and at
-        most 120 s in total, counted along the lineage; extensions take no characters and no
-        image (they continue what is on screen). The answer gives the remaining budget.
-        COST: billed for the NEW seconds only (sora-2 $0.10/s, sora-2-pro $0.30–0.50/s).
-        TIME: like a new clip of that length. NEXT: get_video(new id, wait_seconds=120); extend
-        the new id again to go on; when the budget is spent, generate with start_from=<id>.
-        """
-        studio = studio_of(ctx)
-        derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
-        record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
-        assert derived.budget is not None  # extend always reports its budget
-        return ExtendResult(
-            video=VideoView.of(record),
-            budget=ExtensionBudgetView.of(derived.budget),
-            estimated_cost_usd=derived.estimated_cost_usd,
-            estimated_seconds=derived.estimated_seconds,
-            simulated=studio.settings.is_emulator,
-            next_step=_follow(record, derived),
-        )
-
-    @server.tool(name="edit", title="Edit a video", annotations=_spending("Edit a video"))
-    @tool_errors
-    async def edit_tool(
-        video_id: Annotated[str, Field(description="A COMPLETED video to change; it stays unchanged.")],
-        prompt: Annotated[
-            str,
-            Field(
-                description="ONE change, stated plainly, plus what must stay: e.g. 'Make the jacket red; "
-                "keep the framing, the lighting and the dog's movement the same.'"
-            ),
-        ],
-        ctx: Context[AppState],
-        wait_seconds: WaitSeconds = 0,
-    ) -> EditResult:
-        """Make a changed copy of a completed video from an instruction (POST /videos/edits;
-        sent as a remix when the backend has no edits endpoint — the answer says so).
-
-        HOW: change ONE thing per edit (colour, weather, an object, the time of day) and restate
-        what must stay the same; chain edits for several changes — each result can be edited
-        again, and get_video shows the chain. Big changes work better as a new generate.
-        COST: billed like a new clip of the source's length. TIME: like a new clip.
-        NEXT: get_video(new id, wait_seconds=120) and compare with the source.
-        """
-        studio = studio_of(ctx)
-        derived = await edit(studio, video_id, prompt=prompt)
-        record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
-        return EditResult(
-            video=VideoView.of(record),
-            relation=derived.relation,
-            fallback=derived.fallback,
-            estimated_cost_usd=derived.estimated_cost_usd,
-            estimated_seconds=derived.estimated_seconds,
-            simulated=studio.settings.is_emulator,
-            next_step=_follow(record, derived),
-        )
-
-    @server.tool(
-        name="create_character", title="Create a character", annotations=_spending("Create a character")
-    )
-    @tool_errors
-    async def create_character_tool(
-        name: Annotated[
-            str,
-            Field(
-                min_length=1,
-                max_length=catalog.CHARACTER_NAME_MAX_CHARS,
-                description="A short distinctive name (1–80 chars). Prompts must contain it verbatim.",
-            ),
-        ],
-        ctx: Context[AppState],
-        clip_path: Annotated[
-            str | None,
-            Field(
-                description="A local MP4 of 2–4 s showing the character, inside the output folder or an "
-                "allowed input folder. Give this OR video_id."
-            ),
-        ] = None,
-        video_id: Annotated[
-            str | None,
-            Field(description="A completed video made here to cut the clip from. Give this OR clip_path."),
-        ] = None,
-        start_seconds: Annotated[
-            float, Field(ge=0, description="With video_id: where the clip starts in that video.")
-        ] = 0.0,
-        seconds: Annotated[
-            float,
-            Field(
-                ge=catalog.CHARACTER_CLIP_MIN_SECONDS,
-                le=catalog.CHARACTER_CLIP_MAX_SECONDS,
-                description="With video_id: how long a clip to cut (2–4 s).",
-            ),
-        ] = DEFAULT_CLIP_SECONDS,
-    ) -> CreateCharacterResult:
-        """Make a reusable NON-HUMAN character — an animal, creature, mascot, object or stylised
-        figure; never a real person (human likeness is refused) — from a 2–4 s clip: a local
-        file, or a stretch cut from a video made here (same aspect ratio as the videos that will
-        use it).
-
-        The clip is measured first; outside 2–4 s it is refused with its length, nothing sent.
-        COST: uploading is billable on some backends; it is never retried. TIME: seconds.
-        NEXT: generate(prompt mentioning the NAME verbatim, characters=[name]) — at most 2
-        characters per video; list_characters shows them all.
-        """
-        studio = studio_of(ctx)
-        outcome = await create_character(
-            studio,
-            name=name,
-            clip_path=clip_path,
-            video_id=video_id,
-            start_seconds=start_seconds,
-            seconds=seconds,
-        )
-        character = outcome.record
-        return CreateCharacterResult(
-            character=CharacterView.of(character),
-            clip_path=str(outcome.clip),
-            clip_seconds=round(outcome.clip_seconds, 3),
-            next_step=f"Use it: generate(prompt='… {character.name} …', characters=['{character.name}']).",
-        )
-
-    @server.tool(
-        name="list_characters",
-        title="List characters",
-        annotations=ToolAnnotations(
-            title="List characters",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
+async def extend_tool(
+    video_id: Annotated[
+        str, Field(description="A COMPLETED video to continue (generate, edit or extend result).")
+    ],
+    prompt: Annotated[
+        str,
+        Field(
+            description="Only the NEXT beat: what happens after the last frame (action, camera move). "
+            "Do not re-describe the whole scene."
         ),
+    ],
+    ctx: Context[AppState],
+    seconds: Seconds = 4,
+    wait_seconds: WaitSeconds = 0,
+) -> ExtendResult:
+    """Continue a completed video: the result is a NEW video whose file is the whole stitched
+    sequence (source + new seconds); the source stays as it was.
+
+    LIMITS (checked before anything is sent): at most 6 extensions per original video and at
+    most 120 s in total, counted along the lineage; extensions take no characters and no
+    image (they continue what is on screen). The answer gives the remaining budget.
+    COST: billed for the NEW seconds only (sora-2 $0.10/s, sora-2-pro $0.30–0.50/s).
+    TIME: like a new clip of that length. NEXT: get_video(new id, wait_seconds=120); extend
+    the new id again to go on; when the budget is spent, generate with start_from=<id>.
+    """
+    studio = studio_of(ctx)
+    derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
+    record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
+    assert derived.budget is not None  # extend always reports its budget
+    return ExtendResult(
+        video=VideoView.of(record),
+        budget=ExtensionBudgetView.of(derived.budget),
+        estimated_cost_usd=derived.estimated_cost_usd,
+        estimated_seconds=derived.estimated_seconds,
+        simulated=studio.settings.is_emulator,
+        next_step=_follow(record, derived),
     )
-    @tool_errors
-    async def list_characters_tool(ctx: Context[AppState]) -> ListCharactersResult:
-        """List the characters made so far (every session, newest first) with their names.
 
-        FREE and instant: reads the local registry. Also readable as the sora://characters resource.
-        """
-        studio = studio_of(ctx)
-        characters = studio.registry.list_characters()
-        here = studio.settings.backend_label
-        return ListCharactersResult(
-            characters=[CharacterView.of(c) for c in characters],
-            count=len(characters),
-            next_step=f"Characters work only on the backend they were made on (this one: {here}); pass "
-            "names to generate(characters=[…]) and write each name in the prompt.",
-        )
 
-    @server.tool(
-        name="delete_video",
-        title="Delete a video",
-        annotations=ToolAnnotations(
-            title="Delete a video",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=True,
+async def edit_tool(
+    video_id: Annotated[str, Field(description="A COMPLETED video to change; it stays unchanged.")],
+    prompt: Annotated[
+        str,
+        Field(
+            description="ONE change, stated plainly, plus what must stay: e.g. 'Make the jacket red; "
+            "keep the framing, the lighting and the dog's movement the same.'"
         ),
-    )
-    @tool_errors
-    async def delete_video_tool(
-        video_id: VideoId,
-        ctx: Context[AppState],
-        delete_files: Annotated[
-            bool, Field(description="Also remove the downloaded files from this machine (default: keep).")
-        ] = False,
-    ) -> DeleteVideoResult:
-        """Delete a video on the backend and mark it 'deleted' in the registry (the record and its
-        lineage stay listed). Local files are KEPT unless delete_files=true.
+    ],
+    ctx: Context[AppState],
+    wait_seconds: WaitSeconds = 0,
+) -> EditResult:
+    """Make a changed copy of a completed video from an instruction (POST /videos/edits;
+    sent as a remix when the backend has no edits endpoint — the answer says so).
 
-        FREE. Cannot be undone on the backend: edits and extensions of it can no longer be made.
-        Ask the user before deleting anything they did not ask to delete.
-        NEXT: list_videos(status='deleted') shows deleted videos.
-        """
-        outcome = await delete_video(studio_of(ctx), video_id, delete_files=delete_files)
-        remote_said = {
-            "deleted": "Deleted on the backend and marked in the registry.",
-            "already_gone": "The backend no longer had it; marked deleted in the registry.",
-            "unsupported": "This backend cannot delete videos; it was only marked deleted in the registry.",
-            "no_backend_id": "It never got a backend id; marked deleted in the registry.",
-            "already_deleted": "It was already deleted.",
-        }[outcome.remote]
-        kept = " Local files were kept." if outcome.files_kept else ""
-        return DeleteVideoResult(
-            video=VideoView.of(outcome.record),
-            remote=outcome.remote,
-            files_deleted=outcome.files_deleted,
-            files_kept=outcome.files_kept,
-            next_step=remote_said + kept,
-        )
+    HOW: change ONE thing per edit (colour, weather, an object, the time of day) and restate
+    what must stay the same; chain edits for several changes — each result can be edited
+    again, and get_video shows the chain. Big changes work better as a new generate.
+    COST: billed like a new clip of the source's length. TIME: like a new clip.
+    NEXT: get_video(new id, wait_seconds=120) and compare with the source.
+    """
+    studio = studio_of(ctx)
+    derived = await edit(studio, video_id, prompt=prompt)
+    record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
+    return EditResult(
+        video=VideoView.of(record),
+        relation=derived.relation,
+        fallback=derived.fallback,
+        estimated_cost_usd=derived.estimated_cost_usd,
+        estimated_seconds=derived.estimated_seconds,
+        simulated=studio.settings.is_emulator,
+        next_step=_follow(record, derived),
+    )
+
+
+async def create_character_tool(
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=catalog.CHARACTER_NAME_MAX_CHARS,
+            description="A short distinctive name (1–80 chars). Prompts must contain it verbatim.",
+        ),
+    ],
+    ctx: Context[AppState],
+    clip_path: Annotated[
+        str | None,
+        Field(
+            description="A local MP4 of 2–4 s showing the character, inside the output folder or an "
+            "allowed input folder. Give this OR video_id."
+        ),
+    ] = None,
+    video_id: Annotated[
+        str | None,
+        Field(description="A completed video made here to cut the clip from. Give this OR clip_path."),
+    ] = None,
+    start_seconds: Annotated[
+        float, Field(ge=0, description="With video_id: where the clip starts in that video.")
+    ] = 0.0,
+    seconds: Annotated[
+        float,
+        Field(
+            ge=catalog.CHARACTER_CLIP_MIN_SECONDS,
+            le=catalog.CHARACTER_CLIP_MAX_SECONDS,
+            description="With video_id: how long a clip to cut (2–4 s).",
+        ),
+    ] = DEFAULT_CLIP_SECONDS,
+) -> CreateCharacterResult:
+    """Make a reusable NON-HUMAN character — an animal, creature, mascot, object or stylised
+    figure; never a real person (human likeness is refused) — from a 2–4 s clip: a local
+    file, or a stretch cut from a video made here (same aspect ratio as the videos that will
+    use it).
+
+    The clip is measured first; outside 2–4 s it is refused with its length, nothing sent.
+    COST: uploading is billable on some backends; it is never retried. TIME: seconds.
+    NEXT: generate(prompt mentioning the NAME verbatim, characters=[name]) — at most 2
+    characters per video; list_characters shows them all.
+    """
+    studio = studio_of(ctx)
+    outcome = await create_character(
+        studio,
+        name=name,
+        clip_path=clip_path,
+        video_id=video_id,
+        start_seconds=start_seconds,
+        seconds=seconds,
+    )
+    character = outcome.record
+    return CreateCharacterResult(
+        character=CharacterView.of(character),
+        clip_path=str(outcome.clip),
+        clip_seconds=round(outcome.clip_seconds, 3),
+        next_step=f"Use it: generate(prompt='… {character.name} …', characters=['{character.name}']).",
+    )
+
+
+async def list_characters_tool(ctx: Context[AppState]) -> ListCharactersResult:
+    """List the characters made so far (every session, newest first) with their names.
+
+    FREE and instant: reads the local registry. Also readable as the sora://characters resource.
+    """
+    studio = studio_of(ctx)
+    characters = studio.registry.list_characters()
+    here = studio.settings.backend_label
+    return ListCharactersResult(
+        characters=[CharacterView.of(c) for c in characters],
+        count=len(characters),
+        next_step=f"Characters work only on the backend they were made on (this one: {here}); pass "
+        "names to generate(characters=[…]) and write each name in the prompt.",
+    )
+
+
+async def delete_video_tool(
+    video_id: VideoId,
+    ctx: Context[AppState],
+    delete_files: Annotated[
+        bool, Field(description="Also remove the downloaded files from this machine (default: keep).")
+    ] = False,
+) -> DeleteVideoResult:
+    """Delete a video on the backend and mark it 'deleted' in the registry (the record and its
+    lineage stay listed). Local files are KEPT unless delete_files=true.
+
+    FREE. Cannot be undone on the backend: edits and extensions of it can no longer be made.
+    Ask the user before deleting anything they did not ask to delete.
+    NEXT: list_videos(status='deleted') shows deleted videos.
+    """
+    outcome = await delete_video(studio_of(ctx), video_id, delete_files=delete_files)
+    remote_said = {
+        "deleted": "Deleted on the backend and marked in the registry.",
+        "already_gone": "The backend no longer had it; marked deleted in the registry.",
+        "unsupported": "This backend cannot delete videos; it was only marked deleted in the registry.",
+        "no_backend_id": "It never got a backend id; marked deleted in the registry.",
+        "already_deleted": "It was already deleted.",
+    }[outcome.remote]
+    kept = " Local files were kept." if outcome.files_kept else ""
+    return DeleteVideoResult(
+        video=VideoView.of(outcome.record),
+        remote=outcome.remote,
+        files_deleted=outcome.files_deleted,
+        files_kept=outcome.files_kept,
+        next_step=remote_said + kept,
+    )
 
 
 async def _maybe_wait(studio: Studio, ctx: Context[AppState], record: VideoRecord, wait: int) -> VideoRecord:

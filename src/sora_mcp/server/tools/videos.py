@@ -1,7 +1,8 @@
-"""The MCP tools. Each one validates, calls the Studio, and shapes the answer for the model.
+"""The video tools: generate, get_video, download, list_videos. Each one validates, calls the
+Studio, and shapes the answer for the model.
 
-Domain errors (`SoraError`) become tool errors in one place (`common.tool_errors`), so the model
-always gets a readable message that says what was wrong and what is allowed.
+They are plain functions; `server/tools/table.py` names them, gives their annotations and wraps
+them in `common.tool_errors`, so domain errors (`SoraError`) become tool errors in one place.
 """
 
 from __future__ import annotations
@@ -10,23 +11,15 @@ import base64
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.api.models import Variant
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry.store import Registry
-from sora_mcp.server.common import (
-    Seconds,
-    VideoId,
-    WaitSeconds,
-    progress_reporter,
-    studio_of,
-    tool_errors,
-)
+from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of
 from sora_mcp.server.schemas import (
     DownloadResult,
     GenerateResult,
@@ -57,250 +50,209 @@ Size = Annotated[
 ]
 
 
-def register_tools(server: MCPServer[AppState]) -> None:
-    @server.tool(
-        name="generate",
-        title="Generate video clips",
-        annotations=ToolAnnotations(
-            title="Generate video clips",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+Prompt = Annotated[
+    str,
+    Field(description="The shot: style, subject, action, setting, camera, lighting. 1–32000 chars."),
+]
+FirstFrame = Annotated[
+    str | None,
+    Field(
+        description="Optional first frame: a local file path, an https URL or a data: URL "
+        "(JPEG/PNG/WebP). It is fitted to `size` automatically (see fit); the prompt then "
+        "describes what happens next. No human faces."
+    ),
+]
+Fit = Annotated[
+    Literal["crop", "pad", "stretch"],
+    Field(
+        description="How a first frame of another shape is fitted to `size`: crop (fill, trim "
+        "the edges), pad (fit inside, black bars) or stretch."
+    ),
+]
+Characters = Annotated[
+    list[str] | None,
+    Field(
+        max_length=catalog.CHARACTERS_PER_VIDEO,
+        description="Up to 2 characters (names or ids from create_character / list_characters). "
+        "Each character's name must appear verbatim in the prompt.",
+    ),
+]
+StartFrom = Annotated[
+    str | None,
+    Field(
+        description="Continuity: a video id whose LAST frame becomes this clip's first frame "
+        "(or the frame at start_from_second). Use instead of image. Chain scenes with it."
+    ),
+]
+StartFromSecond = Annotated[
+    float | None,
+    Field(ge=0, description="With start_from: take the frame at this second instead of the last."),
+]
+Variations = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=catalog.MAX_VARIATIONS,
+        description="Independent takes of the same request (1–4); each is billed.",
+    ),
+]
+DownloadVariant = Annotated[
+    Literal["video", "thumbnail", "spritesheet", "all"],
+    Field(description="video (MP4), thumbnail (WebP), spritesheet (JPEG grid of frames) or all."),
+]
+StatusFilter = Annotated[
+    Literal["pending", "submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"]
+    | None,
+    Field(description="Only videos in this state."),
+]
+
+
+async def generate(
+    prompt: Prompt,
+    ctx: Context[AppState],
+    model: ModelName = catalog.DEFAULT_MODEL,
+    size: Size = catalog.DEFAULT_SIZE,
+    seconds: Seconds = 4,
+    image: FirstFrame = None,
+    fit: Fit = "crop",
+    characters: Characters = None,
+    start_from: StartFrom = None,
+    start_from_second: StartFromSecond = None,
+    variations: Variations = 1,
+    wait_seconds: WaitSeconds = 0,
+) -> GenerateResult:
+    """Start new video clips from a text prompt, optionally with a first frame (an image, or
+    a frame of an earlier clip via start_from) and up to 2 recurring characters.
+
+    COST: billed per second of output — sora-2 $0.10/s, sora-2-pro $0.30/s (720p) or $0.50/s
+    (larger sizes); × variations. The estimate is returned. TIME: a few minutes per clip on a
+    real backend. Returns at once with the job ids (unless wait_seconds > 0).
+    NEXT: call get_video(video_id, wait_seconds=120) until status is completed (files are then
+    downloaded automatically), or list_videos. Do not call generate again to "retry" a job that
+    is still running — that starts and bills another one. To make it longer use extend; to
+    change one thing use edit.
+    """
+    studio = studio_of(ctx)
+    plan = await plan_generation(
+        studio,
+        prompt=prompt,
+        model=model,
+        size=size,
+        seconds=seconds,
+        variations=variations,
+        image=image,
+        fit=fit,
+        characters=characters or (),
+        start_from=start_from,
+        start_from_second=start_from_second,
     )
-    @tool_errors
-    async def generate(
-        prompt: Annotated[
-            str,
-            Field(description="The shot: style, subject, action, setting, camera, lighting. 1–32000 chars."),
-        ],
-        ctx: Context[AppState],
-        model: ModelName = catalog.DEFAULT_MODEL,
-        size: Size = catalog.DEFAULT_SIZE,
-        seconds: Seconds = 4,
-        image: Annotated[
-            str | None,
-            Field(
-                description="Optional first frame: a local file path, an https URL or a data: URL "
-                "(JPEG/PNG/WebP). It is fitted to `size` automatically (see fit); the prompt then "
-                "describes what happens next. No human faces."
-            ),
-        ] = None,
-        fit: Annotated[
-            Literal["crop", "pad", "stretch"],
-            Field(
-                description="How a first frame of another shape is fitted to `size`: crop (fill, trim "
-                "the edges), pad (fit inside, black bars) or stretch."
-            ),
-        ] = "crop",
-        characters: Annotated[
-            list[str] | None,
-            Field(
-                max_length=catalog.CHARACTERS_PER_VIDEO,
-                description="Up to 2 characters (names or ids from create_character / list_characters). "
-                "Each character's name must appear verbatim in the prompt.",
-            ),
-        ] = None,
-        start_from: Annotated[
-            str | None,
-            Field(
-                description="Continuity: a video id whose LAST frame becomes this clip's first frame "
-                "(or the frame at start_from_second). Use instead of image. Chain scenes with it."
-            ),
-        ] = None,
-        start_from_second: Annotated[
-            float | None,
-            Field(ge=0, description="With start_from: take the frame at this second instead of the last."),
-        ] = None,
-        variations: Annotated[
-            int,
-            Field(
-                ge=1,
-                le=catalog.MAX_VARIATIONS,
-                description="Independent takes of the same request (1–4); each is billed.",
-            ),
-        ] = 1,
-        wait_seconds: WaitSeconds = 0,
-    ) -> GenerateResult:
-        """Start new video clips from a text prompt, optionally with a first frame (an image, or
-        a frame of an earlier clip via start_from) and up to 2 recurring characters.
-
-        COST: billed per second of output — sora-2 $0.10/s, sora-2-pro $0.30/s (720p) or $0.50/s
-        (larger sizes); × variations. The estimate is returned. TIME: a few minutes per clip on a
-        real backend. Returns at once with the job ids (unless wait_seconds > 0).
-        NEXT: call get_video(video_id, wait_seconds=120) until status is completed (files are then
-        downloaded automatically), or list_videos. Do not call generate again to "retry" a job that
-        is still running — that starts and bills another one. To make it longer use extend; to
-        change one thing use edit.
-        """
-        studio = studio_of(ctx)
-        plan = await plan_generation(
-            studio,
-            prompt=prompt,
-            model=model,
-            size=size,
-            seconds=seconds,
-            variations=variations,
-            image=image,
-            fit=fit,
-            characters=characters or (),
-            start_from=start_from,
-            start_from_second=start_from_second,
+    outcome = await studio.generate(plan)
+    records = outcome.records
+    if wait_seconds > 0 and records:
+        records = await studio.wait(
+            [r.local_id for r in records], timeout=wait_seconds, on_progress=progress_reporter(ctx)
         )
-        outcome = await studio.generate(plan)
-        records = outcome.records
-        if wait_seconds > 0 and records:
-            records = await studio.wait(
-                [r.local_id for r in records], timeout=wait_seconds, on_progress=progress_reporter(ctx)
-            )
-        running = [r for r in records if r.status in UNFINISHED_STATUSES]
-        ids = ", ".join(r.id or r.local_id for r in running)
-        next_step = (
-            f"Call get_video with video_id {ids} and wait_seconds=120 to follow progress."
-            if running
-            else "Done: see files for the downloaded MP4s; list_videos shows everything."
-        )
-        return GenerateResult(
-            videos=[VideoView.of(r) for r in records],
-            estimated_cost_usd=round(plan.cost_per_clip * len(outcome.records), 2),
-            estimated_seconds_each=studio.estimate_seconds(plan),
-            simulated=studio.settings.is_emulator,
-            errors=outcome.errors,
-            next_step=next_step,
-        )
-
-    @server.tool(
-        name="get_video",
-        title="Get / wait for a video",
-        annotations=ToolAnnotations(
-            title="Get / wait for a video",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
+    running = [r for r in records if r.status in UNFINISHED_STATUSES]
+    ids = ", ".join(r.id or r.local_id for r in running)
+    next_step = (
+        f"Call get_video with video_id {ids} and wait_seconds=120 to follow progress."
+        if running
+        else "Done: see files for the downloaded MP4s; list_videos shows everything."
     )
-    @tool_errors
-    async def get_video(
-        video_id: VideoId, ctx: Context[AppState], wait_seconds: WaitSeconds = 0
-    ) -> Annotated[CallToolResult, GetVideoResult]:
-        """Show one video's status, progress, files, error and lineage (parent: what it was made
-        from; children: what was made from it); optionally wait for it to finish.
-
-        FREE (no generation is started). With wait_seconds > 0 it polls and sends progress
-        notifications every few seconds until the job completes or fails, or the wait ends; then it
-        answers still_running=true with the same id — just call again. Completed videos are
-        downloaded automatically (absolute paths in `files`). A failed video carries error.code
-        (e.g. moderation_blocked): rephrase the prompt and generate again.
-        """
-        studio = studio_of(ctx)
-        record = await studio.refresh(video_id)
-        if wait_seconds > 0 and record.status in UNFINISHED_STATUSES:
-            (record,) = await studio.wait(
-                [record.local_id], timeout=wait_seconds, on_progress=progress_reporter(ctx)
-            )
-        still_running = record.status in UNFINISHED_STATUSES
-        parent = parent_link(studio.registry, record)
-        result = GetVideoResult(
-            video=VideoView.of(record),
-            still_running=still_running,
-            parent=LineageLink.of(parent) if parent else None,
-            children=[LineageLink.of(link) for link in children_links(studio.registry, record)],
-            next_step=_next(record),
-        )
-        return _with_media(result, record)
-
-    @server.tool(
-        name="download",
-        title="Download a video's files",
-        annotations=ToolAnnotations(
-            title="Download a video's files",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
+    return GenerateResult(
+        videos=[VideoView.of(r) for r in records],
+        estimated_cost_usd=round(plan.cost_per_clip * len(outcome.records), 2),
+        estimated_seconds_each=studio.estimate_seconds(plan),
+        simulated=studio.settings.is_emulator,
+        errors=outcome.errors,
+        next_step=next_step,
     )
-    @tool_errors
-    async def download(
-        video_id: VideoId,
-        ctx: Context[AppState],
-        variant: Annotated[
-            Literal["video", "thumbnail", "spritesheet", "all"],
-            Field(description="video (MP4), thumbnail (WebP), spritesheet (JPEG grid of frames) or all."),
-        ] = "video",
-    ) -> Annotated[CallToolResult, DownloadResult]:
-        """Download a completed video's files into the output folder and return absolute paths.
 
-        FREE. Completed videos are already downloaded automatically; use this to re-fetch, or for
-        the thumbnail / spritesheet. Files expire on the backend (see expires_at). Writes are atomic:
-        a file under its final name is always complete.
-        """
-        studio = studio_of(ctx)
-        variants: tuple[Variant, ...] = (
-            ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
-        )
-        record, paths = await studio.download(video_id, variants)
-        result = DownloadResult(
-            video_id=record.id or record.local_id,
-            files={k: str(v) for k, v in paths.items()},
-            next_step="Open the files, or show the path to the user.",
-        )
-        return _with_media(result, record, only=set(paths))
 
-    @server.tool(
-        name="list_videos",
-        title="List videos",
-        annotations=ToolAnnotations(
-            title="List videos",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+async def get_video(
+    video_id: VideoId, ctx: Context[AppState], wait_seconds: WaitSeconds = 0
+) -> Annotated[CallToolResult, GetVideoResult]:
+    """Show one video's status, progress, files, error and lineage (parent: what it was made
+    from; children: what was made from it); optionally wait for it to finish.
+
+    FREE (no generation is started). With wait_seconds > 0 it polls and sends progress
+    notifications every few seconds until the job completes or fails, or the wait ends; then it
+    answers still_running=true with the same id — just call again. Completed videos are
+    downloaded automatically (absolute paths in `files`). A failed video carries error.code
+    (e.g. moderation_blocked): rephrase the prompt and generate again.
+    """
+    studio = studio_of(ctx)
+    record = await studio.refresh(video_id)
+    if wait_seconds > 0 and record.status in UNFINISHED_STATUSES:
+        (record,) = await studio.wait(
+            [record.local_id], timeout=wait_seconds, on_progress=progress_reporter(ctx)
+        )
+    still_running = record.status in UNFINISHED_STATUSES
+    parent = parent_link(studio.registry, record)
+    result = GetVideoResult(
+        video=VideoView.of(record),
+        still_running=still_running,
+        parent=LineageLink.of(parent) if parent else None,
+        children=[LineageLink.of(link) for link in children_links(studio.registry, record)],
+        next_step=_next(record),
     )
-    @tool_errors
-    async def list_videos(
-        ctx: Context[AppState],
-        status: Annotated[
-            Literal[
-                "pending", "submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"
-            ]
-            | None,
-            Field(description="Only videos in this state."),
-        ] = None,
-        model: Annotated[str | None, Field(description="Only videos of this model.")] = None,
-        text: Annotated[str | None, Field(description="Only videos whose prompt contains this text.")] = None,
-        character: Annotated[
-            str | None, Field(description="Only videos using this character (name or id).")
-        ] = None,
-        batch: Annotated[str | None, Field(description="Only videos of this batch (its id).")] = None,
-        parent: Annotated[
-            str | None, Field(description="Only videos made from this video id (edits, extensions, …).")
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=200, description="At most this many, newest first.")] = 20,
-    ) -> ListVideosResult:
-        """List the videos in the local registry (every session, newest first), with status and files.
+    return _with_media(result, record)
 
-        FREE and instant: reads the local registry only (use get_video for a fresh status).
-        Filters combine: e.g. character='Pip' and status='completed'.
-        """
-        registry = studio_of(ctx).registry
-        records = registry.list_videos(
-            status=status,
-            model=model,
-            text=text,
-            character_id=_character_id(registry, character),
-            batch_id=_batch_id(registry, batch),
-            parent_id=_parent_id(registry, parent),
-            limit=limit,
-        )
-        return ListVideosResult(
-            videos=[VideoView.of(r) for r in records],
-            count=len(records),
-            next_step="get_video(video_id) for a fresh status; download(video_id) for files.",
-        )
+
+async def download(
+    video_id: VideoId, ctx: Context[AppState], variant: DownloadVariant = "video"
+) -> Annotated[CallToolResult, DownloadResult]:
+    """Download a completed video's files into the output folder and return absolute paths.
+
+    FREE. Completed videos are already downloaded automatically; use this to re-fetch, or for
+    the thumbnail / spritesheet. Files expire on the backend (see expires_at). Writes are atomic:
+    a file under its final name is always complete.
+    """
+    studio = studio_of(ctx)
+    variants: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
+    record, paths = await studio.download(video_id, variants)
+    result = DownloadResult(
+        video_id=record.id or record.local_id,
+        files={k: str(v) for k, v in paths.items()},
+        next_step="Open the files, or show the path to the user.",
+    )
+    return _with_media(result, record, only=set(paths))
+
+
+async def list_videos(
+    ctx: Context[AppState],
+    status: StatusFilter = None,
+    model: Annotated[str | None, Field(description="Only videos of this model.")] = None,
+    text: Annotated[str | None, Field(description="Only videos whose prompt contains this text.")] = None,
+    character: Annotated[
+        str | None, Field(description="Only videos using this character (name or id).")
+    ] = None,
+    batch: Annotated[str | None, Field(description="Only videos of this batch (its id).")] = None,
+    parent: Annotated[
+        str | None, Field(description="Only videos made from this video id (edits, extensions, …).")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=200, description="At most this many, newest first.")] = 20,
+) -> ListVideosResult:
+    """List the videos in the local registry (every session, newest first), with status and files.
+
+    FREE and instant: reads the local registry only (use get_video for a fresh status).
+    Filters combine: e.g. character='Pip' and status='completed'.
+    """
+    registry = studio_of(ctx).registry
+    records = registry.list_videos(
+        status=status,
+        model=model,
+        text=text,
+        character_id=_character_id(registry, character),
+        batch_id=_batch_id(registry, batch),
+        parent_id=_parent_id(registry, parent),
+        limit=limit,
+    )
+    return ListVideosResult(
+        videos=[VideoView.of(r) for r in records],
+        count=len(records),
+        next_step="get_video(video_id) for a fresh status; download(video_id) for files.",
+    )
 
 
 def _character_id(registry: Registry, ref: str | None) -> str | None:
