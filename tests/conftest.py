@@ -10,21 +10,11 @@ import pytest
 from starlette.applications import Starlette
 
 from sora_mcp.clock import FakeClock
+from sora_mcp.config import ENV_NAMES
 from sora_mcp.emulator.app import create_app
 
 # The PostgreSQL server and per-test database fixtures (tests/pg.py).
 pytest_plugins = ("pg",)
-
-_ENV_VARS = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "SORA_MCP_BACKEND",
-    "SORA_MCP_PROFILE",
-    "SORA_MCP_TIMEOUT",
-    "SORA_MCP_EMULATOR_SPEED",
-    "SORA_EMULATOR_FAULTS",
-    "SORA_MCP_INPUT_DIRS",
-)
 
 
 @pytest.fixture
@@ -40,8 +30,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point SORA_MCP_HOME and SORA_MCP_OUTPUT_DIR at a temp folder; drop any real key."""
-    for var in _ENV_VARS:
+    """Clear every variable sora-mcp reads (the shell's settings must not leak into a test), then
+    point SORA_MCP_HOME and SORA_MCP_OUTPUT_DIR at a temp folder."""
+    for var in ENV_NAMES:
         monkeypatch.delenv(var, raising=False)
     home = tmp_path / "home"
     monkeypatch.setenv("SORA_MCP_HOME", str(home))

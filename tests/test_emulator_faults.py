@@ -68,13 +68,12 @@ def test_the_environment_syntax_reads_statuses_counts_and_options() -> None:
         HttpFault(status=429, times=1, retry_after=2.0),
         HttpFault(status=503, times=1, methods=frozenset({"GET", "POST"}), path="/content"),
     ]
-    assert FaultConfig.from_env({"SORA_EMULATOR_FAULTS": "404"}).pending == [HttpFault(status=404, times=1)]
-    assert FaultConfig.from_env({}).pending == []
+    assert FaultConfig.parse("").pending == []
 
 
 @pytest.mark.parametrize("text", ["5xx", "200", "500x0", "500:retry=soon", "500:color=red", "429:retry=-1"])
 def test_the_environment_syntax_refuses_garbage_naming_the_variable(text: str) -> None:
-    with pytest.raises(ConfigError, match="SORA_EMULATOR_FAULTS"):
+    with pytest.raises(ConfigError, match="SORA_MCP_EMULATOR_FAULTS"):
         FaultConfig.parse(text)
 
 

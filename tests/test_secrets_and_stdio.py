@@ -40,7 +40,7 @@ def test_a_canary_api_key_never_leaks(tmp_path: Path, backend: str) -> None:
     args = ["emulator", "--api-key", "sk-the-real-one"]
     if backend == "server-errors":
         args = ["emulator"]
-        emulator_env["SORA_EMULATOR_FAULTS"] = "500x50,503x50"
+        emulator_env["SORA_MCP_EMULATOR_FAULTS"] = "500x50,503x50"
     log = tmp_path / "stderr.log"
     with serving(args, emulator_env) as port:
         if backend == "nothing-listening":

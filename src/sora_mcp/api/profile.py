@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from sora_mcp.config import PROFILE_NAMES
+
 ALL_CAPABILITIES: frozenset[str] = frozenset(
     {"list", "delete", "remix", "edits", "extensions", "characters", "variants", "batches"}
 )
@@ -81,3 +83,10 @@ OPENAI = BackendProfile()
 EMULATOR = BackendProfile(name="emulator")
 
 PROFILES: dict[str, BackendProfile] = {profile.name: profile for profile in (OPENAI, EMULATOR)}
+"""The profiles by name. Settings validates SORA_MCP_PROFILE against `config.PROFILE_NAMES`
+(the base layer cannot import this module), so the two lists must name the same profiles."""
+
+if set(PROFILES) != set(PROFILE_NAMES):  # a new profile is a name there and a value here
+    raise ImportError(
+        f"config.PROFILE_NAMES {sorted(PROFILE_NAMES)} and api.profile.PROFILES {sorted(PROFILES)} differ"
+    )

@@ -16,9 +16,9 @@ Two kinds, both exact (no randomness):
    each is used up after `times` matches. A fault answer changes no state.
 
 For the standalone server the same HTTP faults come from the environment variable
-`SORA_EMULATOR_FAULTS`, parsed by `FaultConfig.parse`:
+`SORA_MCP_EMULATOR_FAULTS` (read by `config.Settings`), parsed by `FaultConfig.parse`:
 
-    SORA_EMULATOR_FAULTS="500x2,429x1:retry=2,503:methods=GET:path=/content"
+    SORA_MCP_EMULATOR_FAULTS="500x2,429x1:retry=2,503:methods=GET:path=/content"
 
 Each comma-separated item is `STATUS[xTIMES]` (times defaults to 1) followed by any of
 `:retry=SECONDS`, `:methods=GET|POST` (several joined with `|`) and `:path=SUBSTRING`.
@@ -26,16 +26,15 @@ Each comma-separated item is `STATUS[xTIMES]` (times defaults to 1) followed by 
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sora_mcp.emulator.envelope import WireError, retry_after_headers
 from sora_mcp.errors import ConfigError
 
-FAULTS_ENV = "SORA_EMULATOR_FAULTS"
+FAULTS_ENV = "SORA_MCP_EMULATOR_FAULTS"
 
 _FAIL_MARK = re.compile(r"\[fail:([A-Za-z0-9_.-]+)\]")
 
@@ -141,18 +140,13 @@ class FaultConfig:
 
     @classmethod
     def parse(cls, text: str) -> FaultConfig:
-        """Faults from the `SORA_EMULATOR_FAULTS` syntax. Raises ConfigError naming the bad item."""
+        """Faults from the `SORA_MCP_EMULATOR_FAULTS` syntax. Raises ConfigError naming the bad item."""
         faults = []
         for raw in text.split(","):
             item = raw.strip()
             if item:
                 faults.append(_parse_item(item))
         return cls(faults)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FaultConfig:
-        env = os.environ if environ is None else environ
-        return cls.parse(env.get(FAULTS_ENV, ""))
 
 
 def _parse_item(item: str) -> HttpFault:
