@@ -117,7 +117,7 @@ async def _main(remote: bool) -> int:
         piece = await _produce(demo, settings.output_dir)
         listing = await demo.call("list_videos", {"limit": 20})
         _say(f"\nRegistry: {listing['count']} most recent videos")
-        for video in listing["videos"][:8]:
+        for video in listing["videos"]:
             _say(
                 f"  {video['id'][:28]}…  {video['status']:<10} {video['seconds']:>3}s  {video['relation']:<9}"
             )
@@ -137,6 +137,17 @@ async def _main(remote: bool) -> int:
 
 
 async def _produce(demo: Demo, output_dir: Path) -> Path | None:
+    """The production, step by step; each step prints its part and checks its files."""
+    shots = await _three_shots(demo, output_dir)
+    starring = await _character_and_starring(demo, shots[0])
+    extended = await _extend(demo, shots[1])
+    edited = await _edit(demo, shots[2])
+    await _ad_batch(demo)
+    return await _cut(demo, [shots[0], starring, extended, edited], output_dir)
+
+
+async def _three_shots(demo: Demo, output_dir: Path) -> list[dict[str, Any]]:
+    """Start every shot at once (they render in parallel), then follow each to its file."""
     _say("\n== 1. Three shots (generate, then get_video with progress)")
     shots: list[dict[str, Any]] = []
     for shot in SHOTS:
@@ -155,11 +166,14 @@ async def _produce(demo: Demo, output_dir: Path) -> Path | None:
         done = await demo.call("get_video", {"video_id": video["id"], "wait_seconds": 300}, follow=True)
         video.update(done["video"])
         demo.check(video, shot["seconds"], shot["title"])
+    return shots
 
+
+async def _character_and_starring(demo: Demo, source: dict[str, Any]) -> dict[str, Any]:
     _say(f"\n== 2. A character cut from the opening shot, then a shot starring '{CHARACTER}'")
     made = await demo.call(
         "create_character",
-        {"name": CHARACTER, "video_id": shots[0]["id"], "start_seconds": 0.5, "seconds": 3},
+        {"name": CHARACTER, "video_id": source["id"], "start_seconds": 0.5, "seconds": 3},
     )
     _say(f"  character {made['character']['id']} from a {made['clip_seconds']:.1f} s clip")
     starring = await demo.call(
@@ -172,13 +186,17 @@ async def _produce(demo: Demo, output_dir: Path) -> Path | None:
         },
         follow=True,
     )
-    demo.check(starring["videos"][0], 4, "starring")
+    video: dict[str, Any] = starring["videos"][0]
+    demo.check(video, 4, "starring")
+    return video
 
+
+async def _extend(demo: Demo, source: dict[str, Any]) -> dict[str, Any]:
     _say("\n== 3. Extend the close-up by 4 s (the file is the stitched whole)")
     extended = await demo.call(
         "extend",
         {
-            "video_id": shots[1]["id"],
+            "video_id": source["id"],
             "prompt": "the whirlpool releases the boat downstream",
             "seconds": 4,
             "wait_seconds": 300,
@@ -188,19 +206,25 @@ async def _produce(demo: Demo, output_dir: Path) -> Path | None:
     budget = extended["budget"]
     _say(f"  {budget['extensions_left']} extensions and {budget['seconds_left']} s left for this video")
     demo.check(extended["video"], 12, "extended")
+    return dict(extended["video"])
 
+
+async def _edit(demo: Demo, source: dict[str, Any]) -> dict[str, Any]:
     _say("\n== 4. Edit the harbour shot: one change at a time")
     edited = await demo.call(
         "edit",
         {
-            "video_id": shots[2]["id"],
+            "video_id": source["id"],
             "prompt": "Same shot, same framing; switch to a cool moonlit palette.",
             "wait_seconds": 300,
         },
         follow=True,
     )
     demo.check(edited["video"], 4, f"{edited['relation']}ed")
+    return dict(edited["video"])
 
+
+async def _ad_batch(demo: Demo) -> None:
     _say("\n== 5. A batch of three ad variants")
     variants = [
         {
@@ -219,8 +243,9 @@ async def _produce(demo: Demo, output_dir: Path) -> Path | None:
     for custom_id, item in batch["items"].items():
         demo.check({**item, "id": item["video_id"]}, 4, custom_id)
 
+
+async def _cut(demo: Demo, parts: list[dict[str, Any]], output_dir: Path) -> Path | None:
     _say("\n== 6. Cut the piece together")
-    parts = [shots[0], starring["videos"][0], extended["video"], edited["video"]]
     paths = [Path(v["files"]["video"]) for v in parts if "video" in v.get("files", {})]
     if len(paths) != len(parts):
         demo.failures.append("some shots of the piece are missing")
