@@ -322,7 +322,9 @@ def paused_midway(env: dict[str, str]) -> dict[str, VideoRecord] | None:
 
 
 def test_a_direct_batch_killed_midway_is_resumed_with_no_duplicate_and_nothing_lost(tmp_path: Path) -> None:
-    backend_env = child_env(tmp_path / "backend", speed=SPEED, SORA_MCP_EMULATOR_FAULTS=PAUSE_AFTER_FIRST_CREATE)
+    backend_env = child_env(
+        tmp_path / "backend", speed=SPEED, SORA_MCP_EMULATOR_FAULTS=PAUSE_AFTER_FIRST_CREATE
+    )
     with serving(["emulator"], backend_env) as port:
         env = child_env(
             tmp_path,
