@@ -14,7 +14,7 @@ import pytest
 from sora_mcp.clock import FakeClock
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
-from sora_mcp.registry.store import SCHEMA_VERSION, Registry
+from sora_mcp.registry.store import Registry
 
 
 def _video(local_id: str, *, created_at: float = 1_000.0, **fields: Any) -> VideoRecord:
@@ -257,6 +257,18 @@ def test_characters_are_found_by_id_or_name(registry: Registry) -> None:
     assert registry.list_characters() == [other, newer, older]
 
 
+def test_a_renamed_character_is_found_by_its_new_name_only(registry: Registry) -> None:
+    registry.put_character(
+        CharacterRecord(id="c1", name="Mochi", backend="emulator", source="a", created_at=1)
+    )
+    renamed = CharacterRecord(id="c1", name="Tofu", backend="emulator", source="a", created_at=1)
+
+    registry.put_character(renamed)
+
+    assert registry.get_character("tofu") == renamed
+    assert registry.get_character("Mochi") is None
+
+
 def test_batches_are_stored_updated_and_found_by_either_id(registry: Registry, clock: FakeClock) -> None:
     registry.put_batch(_batch("b1", created_at=1.0, items={"line-1": "a1"}))
     registry.put_batch(_batch("b2", created_at=2.0, mode="direct"))
@@ -318,61 +330,6 @@ def test_a_pickled_key_is_refused(tmp_path: Path) -> None:
 
     with Registry.open(tmp_path) as reg, pytest.raises(RegistryError):
         reg.list_videos()
-
-
-def test_a_missing_schema_version_is_initialised(tmp_path: Path) -> None:
-    with Registry.open(tmp_path):
-        pass
-
-    with diskcache.Cache(str(tmp_path)) as plain:
-        assert plain.get("meta:schema_version") == str(SCHEMA_VERSION)
-
-
-def test_a_registry_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    with diskcache.Cache(str(tmp_path)) as plain:
-        plain.set("meta:schema_version", str(SCHEMA_VERSION + 1))
-
-    with pytest.raises(RegistryError) as caught:
-        Registry.open(tmp_path)
-    assert str(SCHEMA_VERSION + 1) in str(caught.value)
-
-
-def test_a_registry_from_an_older_schema_is_refused_with_a_message_and_left_untouched(
-    tmp_path: Path,
-) -> None:
-    old_row = '{"local_id": "old", "status": "whatever an older schema wrote"}'
-    with diskcache.Cache(str(tmp_path)) as plain:
-        plain.set("meta:schema_version", str(SCHEMA_VERSION - 1))
-        plain.set("video:old", old_row)
-
-    with pytest.raises(RegistryError) as caught:
-        Registry.open(tmp_path)
-
-    assert "older" in str(caught.value) and str(SCHEMA_VERSION - 1) in str(caught.value)
-    with diskcache.Cache(str(tmp_path)) as plain:
-        assert plain.get("meta:schema_version") == str(SCHEMA_VERSION - 1)
-        assert plain.get("video:old") == old_row
-
-
-def test_a_registry_with_records_but_no_schema_version_is_refused_not_stamped(tmp_path: Path) -> None:
-    with diskcache.Cache(str(tmp_path)) as plain:
-        plain.set("video:old", "{}")
-
-    with pytest.raises(RegistryError):
-        Registry.open(tmp_path)
-
-    with diskcache.Cache(str(tmp_path)) as plain:
-        assert plain.get("meta:schema_version") is None
-
-
-@pytest.mark.parametrize("raw", ["true", "1.0", '"1"', "null", "[1]"])
-def test_a_schema_version_that_is_not_an_integer_is_refused(tmp_path: Path, raw: str) -> None:
-    with diskcache.Cache(str(tmp_path)) as plain:
-        plain.set("meta:schema_version", raw)
-
-    with pytest.raises(RegistryError) as caught:
-        Registry.open(tmp_path)
-    assert raw in str(caught.value)
 
 
 def test_a_new_registry_folder_is_owner_only(tmp_path: Path) -> None:

@@ -4,28 +4,18 @@ It is the memory that makes "never pay twice, never lose a job" possible: an int
 before a billable request is sent, the backend id right after, and unfinished jobs are found
 here after a crash. Several processes may share one registry folder on a local disk.
 
-Storage is diskcache (SQLite) with three deliberate departures from its defaults:
-
-- `eviction_policy="none"` and no expiry, because diskcache otherwise drops the least recently
-  stored rows at 1 GiB, silently losing paid jobs. The persisted setting is checked on every open.
-- JSON only: `JsonOnlyDisk` refuses to store anything but text and refuses to unpickle, since
-  diskcache unpickles rows by default and anyone able to write the folder could run code
-  (CVE-2025-69872). The folder is owner-only (0700) for the same reason.
-- Read-modify-write happens inside `transact()` (an SQLite write lock), so concurrent processes
-  never lose each other's updates.
-
-Keys: "video:<local_id>", "vid:<backend id>" (→ local_id), "char:<id>", "batch:<local_id>",
-"bid:<backend id>" (→ local_id), "meta:schema_version".
+This is the embedded store (diskcache, see `disk` for its safety settings and `schema` for the
+key layout and migrations); `interface.RegistryStore` is the contract any other store meets.
+Read-modify-write happens inside one transaction (an SQLite write lock), so concurrent
+processes never lose each other's updates.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import stat
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -34,65 +24,24 @@ import diskcache
 from pydantic import BaseModel, ValidationError
 
 from sora_mcp.errors import RegistryError
+from sora_mcp.registry.disk import guarded, loads, open_cache, transaction
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord
+from sora_mcp.registry.schema import (
+    BATCH,
+    BATCH_INDEX,
+    CHARACTER,
+    SCHEMA_VERSION,
+    VIDEO,
+    VIDEO_INDEX,
+    ensure_schema,
+    name_key,
+)
 
-SCHEMA_VERSION = 1
-
-_SCHEMA_KEY = "meta:schema_version"
-_VIDEO, _VIDEO_INDEX = "video:", "vid:"
-_BATCH, _BATCH_INDEX = "batch:", "bid:"
-_CHARACTER = "char:"
-
-# With eviction_policy "none" the limit is never enforced; a huge value keeps it that way even if
-# a future diskcache consulted it.
-_SIZE_LIMIT = 2**62
-# Values below this stay inside SQLite rows, so they commit or roll back with the transaction;
-# larger ones would become side files written before the commit.
-_MIN_FILE_SIZE = 2**24
-# Seconds to wait for another process's write lock before giving up with a RegistryError.
-_LOCK_TIMEOUT = 30.0
+__all__ = ["SCHEMA_VERSION", "Registry"]
 
 _Tracked = TypeVar("_Tracked", VideoRecord, BatchRecord)
 _Model = TypeVar("_Model", bound=BaseModel)
-
-
-class JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache ships no type hints
-    """A diskcache `Disk` that only ever stores and returns `str` keys and `str` values.
-
-    Pickle is never touched in either direction: pickled keys or values found in the database
-    (written by some other program) raise `RegistryError` instead of being deserialised.
-    """
-
-    def put(self, key: object) -> tuple[Any, bool]:
-        if type(key) is not str:
-            raise RegistryError(f"registry keys must be str, got {type(key).__name__}")
-        return super().put(key)  # type: ignore[no-any-return]
-
-    def get(self, key: object, raw: bool) -> str:
-        if not raw or type(key) is not str:
-            raise RegistryError(
-                "the registry holds a non-text (possibly pickled) key; refusing to read it. "
-                "Only sora-mcp should write to the registry folder."
-            )
-        return key
-
-    def store(self, value: object, read: bool, key: object = diskcache.UNKNOWN) -> tuple[Any, ...]:
-        if read or type(value) is not str:
-            raise RegistryError(f"registry values must be JSON text, got {type(value).__name__}")
-        return super().store(value, read, key=key)  # type: ignore[no-any-return]
-
-    def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> str:
-        if mode == diskcache.core.MODE_PICKLE:
-            raise RegistryError(
-                "the registry holds a pickled row; refusing to unpickle it because that can run "
-                "arbitrary code. Only sora-mcp should write to the registry folder."
-            )
-        if read or mode not in (diskcache.core.MODE_RAW, diskcache.core.MODE_TEXT):
-            raise RegistryError("the registry holds a binary row; only JSON text rows are read")
-        result = super().fetch(mode, filename, value, read)
-        if type(result) is not str:
-            raise RegistryError(f"the registry holds a non-text row ({type(result).__name__})")
-        return result
 
 
 class Registry:
@@ -113,36 +62,22 @@ class Registry:
 
     @classmethod
     def open(cls, directory: Path, *, now: Callable[[], float] = time.time) -> Registry:
-        """Open (creating if needed) the registry in `directory`, owner-only.
+        """Open (creating if needed) the registry in `directory`, owner-only, migrating an older one.
 
         `now` supplies `updated_at` timestamps (inject a FakeClock's `now` in tests).
 
         Raises:
             RegistryError: the folder cannot be made private, the database cannot be opened, its
-                eviction policy cannot be forced to "none", or it was written with another schema
-                version (older or newer: refused, never misread).
+                eviction policy cannot be forced to "none", or its schema is newer than this
+                sora-mcp's (refused, never misread) or cannot be migrated.
         """
-        _make_private_directory(directory)
+        cache = open_cache(directory)
         try:
-            cache = diskcache.Cache(
-                str(directory),
-                timeout=_LOCK_TIMEOUT,
-                disk=JsonOnlyDisk,
-                eviction_policy="none",
-                size_limit=_SIZE_LIMIT,
-                cull_limit=0,
-                disk_min_file_size=_MIN_FILE_SIZE,
-            )
-        except (sqlite3.Error, OSError, diskcache.Timeout) as exc:
-            raise RegistryError(f"cannot open the registry database in {directory}: {exc}") from exc
-        registry = cls(cache, directory, now)
-        try:
-            registry._ensure_no_eviction()
-            registry._ensure_schema()
+            ensure_schema(cache, directory, now)
         except BaseException:
             cache.close()
             raise
-        return registry
+        return cls(cache, directory, now)
 
     def close(self) -> None:
         self._cache.close()
@@ -158,55 +93,6 @@ class Registry:
     ) -> None:
         self.close()
 
-    def _ensure_no_eviction(self) -> None:
-        # The policy is persisted in the database and any program opening the folder may change
-        # it; re-read the stored value rather than trusting the constructor argument.
-        with self._guard():
-            if self._cache.reset("eviction_policy") == "none":
-                return
-            self._cache.reset("eviction_policy", "none")
-            if self._cache.reset("eviction_policy") != "none":
-                raise RegistryError(
-                    f"the registry in {self.directory} has an eviction policy other than 'none' "
-                    "and it could not be changed; it would silently drop records. Use another folder."
-                )
-
-    def _ensure_schema(self) -> None:
-        # Rows of another schema version would be misread, so any version but ours is refused
-        # (no older version has a migration yet: 1 is the first), and the folder is left as is.
-        with self._transaction():
-            raw = self._cache.get(_SCHEMA_KEY)
-            if raw is None:
-                if next(self._cache.iterkeys(), None) is not None:
-                    raise RegistryError(
-                        f"the registry in {self.directory} holds records but no schema version, so "
-                        "they cannot be read safely; point sora-mcp at another registry folder "
-                        "(SORA_MCP_HOME) and keep this one as it is."
-                    )
-                self._cache.set(_SCHEMA_KEY, json.dumps(SCHEMA_VERSION))
-                return
-            version = _loads(raw, _SCHEMA_KEY)
-            # bool is an int in Python and 1.0 == 1: only a true int is a version.
-            if type(version) is not int:
-                raise RegistryError(
-                    f"the registry in {self.directory} has an unreadable schema version {raw!r}; "
-                    "point sora-mcp at another registry folder (SORA_MCP_HOME)."
-                )
-            if version > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"the registry in {self.directory} was written with schema version {version}; "
-                    f"this sora-mcp understands version {SCHEMA_VERSION} only. Upgrade sora-mcp, "
-                    "or point it at another registry folder."
-                )
-            if version < SCHEMA_VERSION:
-                raise RegistryError(
-                    f"the registry in {self.directory} was written by an older sora-mcp (schema "
-                    f"version {version}); this one reads version {SCHEMA_VERSION} and has no migration "
-                    "from it, so it refuses rather than misread the records. Keep using the sora-mcp "
-                    "that wrote it, or point this one at another registry folder (SORA_MCP_HOME); the "
-                    "old folder is left untouched."
-                )
-
     # ---------------------------------------------------------------- videos
 
     def record_intent(self, rec: VideoRecord) -> VideoRecord:
@@ -216,9 +102,9 @@ class Registry:
             RegistryError: a record with the same local_id already exists.
         """
         with self._transaction():
-            if _VIDEO + rec.local_id in self._cache:
+            if VIDEO + rec.local_id in self._cache:
                 raise RegistryError(f"video record {rec.local_id!r} already exists")
-            self._store(_VIDEO, _VIDEO_INDEX, rec, previous=None)
+            self._store(VIDEO, VIDEO_INDEX, rec, previous=None)
         return rec
 
     def record_submitted(
@@ -242,9 +128,9 @@ class Registry:
             "remote_created_at": remote_created_at,
         }
         with self._transaction():
-            rec = self._require(_VIDEO, local_id, VideoRecord)
+            rec = self._require(VIDEO, local_id, VideoRecord)
             new = self._apply(rec, changes)
-            self._store(_VIDEO, _VIDEO_INDEX, new, previous=rec)
+            self._store(VIDEO, VIDEO_INDEX, new, previous=rec)
         return new
 
     def discard_intent(self, local_id: str) -> None:
@@ -254,12 +140,12 @@ class Registry:
             RegistryError: no such record, or it already has a backend id (never forget a job).
         """
         with self._transaction():
-            rec = self._require(_VIDEO, local_id, VideoRecord)
+            rec = self._require(VIDEO, local_id, VideoRecord)
             if rec.id is not None or rec.status != "submitting":
                 raise RegistryError(
                     f"video record {local_id!r} is {rec.status} with id {rec.id!r}; not discarding it"
                 )
-            self._cache.delete(_VIDEO + local_id)
+            self._cache.delete(VIDEO + local_id)
 
     def update_video(self, key: str, **changes: Any) -> VideoRecord:
         """Change fields of the record for `key` (local id or backend id) and bump `updated_at`.
@@ -268,9 +154,9 @@ class Registry:
             RegistryError: no such record, or the changes do not validate.
         """
         with self._transaction():
-            rec = self._require_tracked(_VIDEO, _VIDEO_INDEX, key, VideoRecord)
+            rec = self._require_tracked(VIDEO, VIDEO_INDEX, key, VideoRecord)
             new = self._apply(rec, changes)
-            self._store(_VIDEO, _VIDEO_INDEX, new, previous=rec)
+            self._store(VIDEO, VIDEO_INDEX, new, previous=rec)
         return new
 
     def mutate_video(self, key: str, fn: Callable[[VideoRecord], VideoRecord]) -> VideoRecord:
@@ -284,19 +170,19 @@ class Registry:
             RegistryError: no such record, or the result does not validate or changes local_id.
         """
         with self._transaction():
-            rec = self._require_tracked(_VIDEO, _VIDEO_INDEX, key, VideoRecord)
+            rec = self._require_tracked(VIDEO, VIDEO_INDEX, key, VideoRecord)
             result = fn(rec)
             if not isinstance(result, VideoRecord):
                 raise RegistryError(f"mutate_video expects a VideoRecord back, got {type(result).__name__}")
             # Field values as they are, not model_dump(): `fn` may have used model_copy(update=...),
             # which skips validation, and dumping unvalidated values only warns.
             new = self._apply(rec, dict(result))
-            self._store(_VIDEO, _VIDEO_INDEX, new, previous=rec)
+            self._store(VIDEO, VIDEO_INDEX, new, previous=rec)
         return new
 
     def get_video(self, key: str) -> VideoRecord | None:
         """The record whose backend id or local id is `key`, or None."""
-        return self._get_tracked(_VIDEO, _VIDEO_INDEX, key, VideoRecord)
+        return self._get_tracked(VIDEO, VIDEO_INDEX, key, VideoRecord)
 
     def list_videos(
         self,
@@ -329,44 +215,64 @@ class Registry:
                 )
             )
 
-        found = [rec for rec in self._scan(_VIDEO, VideoRecord) if keep(rec)]
+        found = [rec for rec in self._scan(VIDEO, VideoRecord) if keep(rec)]
         found.sort(key=lambda rec: rec.created_at, reverse=True)
         return found[: max(0, limit)]
 
     def videos_since(self, since: float) -> list[VideoRecord]:
         """Every video record created at or after `since` (epoch seconds), in no order."""
-        return [rec for rec in self._scan(_VIDEO, VideoRecord) if rec.created_at >= since]
+        return [rec for rec in self._scan(VIDEO, VideoRecord) if rec.created_at >= since]
 
     def unfinished_videos(self) -> list[VideoRecord]:
         """Records still submitting, queued, in progress or unknown, oldest first (resume order)."""
-        found = [rec for rec in self._scan(_VIDEO, VideoRecord) if rec.status in UNFINISHED_STATUSES]
+        found = [rec for rec in self._scan(VIDEO, VideoRecord) if rec.status in UNFINISHED_STATUSES]
         found.sort(key=lambda rec: rec.created_at)
         return found
 
     # ---------------------------------------------------------------- characters
 
     def put_character(self, rec: CharacterRecord) -> CharacterRecord:
-        """Store (or replace) a character record under its id."""
-        with self._guard():
-            self._cache.set(_CHARACTER + rec.id, rec.model_dump_json())
+        """Store (or replace) a character record under its id, with its name index, atomically."""
+        with self._transaction():
+            previous = self._read(CHARACTER + rec.id, CharacterRecord)
+            if previous is not None and name_key(previous.name) != name_key(rec.name):
+                self._set_named(previous.name, self._named(previous.name) - {rec.id})
+            self._set_named(rec.name, self._named(rec.name) | {rec.id})
+            self._cache.set(CHARACTER + rec.id, rec.model_dump_json())
         return rec
 
     def get_character(self, key: str) -> CharacterRecord | None:
         """The character whose id is `key`, else the newest whose name is `key` (exact match
         first, then case-insensitive), else None."""
-        found = self._read(_CHARACTER + key, CharacterRecord)
+        found = self._read(CHARACTER + key, CharacterRecord)
         if found is not None:
             return found
-        characters = self.list_characters()
-        for rec in characters:
-            if rec.name == key:
-                return rec
-        folded = key.casefold()
-        return next((rec for rec in characters if rec.name.casefold() == folded), None)
+        named = [
+            rec for char_id in self._named(key) if (rec := self._read(CHARACTER + char_id, CharacterRecord))
+        ]
+        named.sort(key=lambda rec: rec.created_at, reverse=True)
+        exact = next((rec for rec in named if rec.name == key), None)
+        return exact or next(iter(named), None)
+
+    def _named(self, name: str) -> set[str]:
+        """Ids of the characters whose name folds to the same text as `name`."""
+        with self._guard():
+            raw = self._cache.get(name_key(name))
+        ids = loads(raw, name_key(name)) if raw is not None else []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise RegistryError(f"registry index row {name_key(name)!r} is not a list of character ids")
+        return set(ids)
+
+    def _set_named(self, name: str, ids: set[str]) -> None:
+        """Call inside `_transaction()`."""
+        if ids:
+            self._cache.set(name_key(name), json.dumps(sorted(ids)))
+        else:
+            self._cache.delete(name_key(name))
 
     def list_characters(self) -> list[CharacterRecord]:
         """Every character record, newest first."""
-        found = self._scan(_CHARACTER, CharacterRecord)
+        found = self._scan(CHARACTER, CharacterRecord)
         found.sort(key=lambda rec: rec.created_at, reverse=True)
         return found
 
@@ -379,8 +285,8 @@ class Registry:
             RegistryError: its backend id already belongs to another batch.
         """
         with self._transaction():
-            previous = self._read(_BATCH + rec.local_id, BatchRecord)
-            self._store(_BATCH, _BATCH_INDEX, rec, previous=previous)
+            previous = self._read(BATCH + rec.local_id, BatchRecord)
+            self._store(BATCH, BATCH_INDEX, rec, previous=previous)
         return rec
 
     def update_batch(self, key: str, **changes: Any) -> BatchRecord:
@@ -390,37 +296,28 @@ class Registry:
             RegistryError: no such batch, or the changes do not validate.
         """
         with self._transaction():
-            rec = self._require_tracked(_BATCH, _BATCH_INDEX, key, BatchRecord)
+            rec = self._require_tracked(BATCH, BATCH_INDEX, key, BatchRecord)
             new = self._apply(rec, changes)
-            self._store(_BATCH, _BATCH_INDEX, new, previous=rec)
+            self._store(BATCH, BATCH_INDEX, new, previous=rec)
         return new
 
     def get_batch(self, key: str) -> BatchRecord | None:
         """The batch whose backend id or local id is `key`, or None."""
-        return self._get_tracked(_BATCH, _BATCH_INDEX, key, BatchRecord)
+        return self._get_tracked(BATCH, BATCH_INDEX, key, BatchRecord)
 
     def list_batches(self) -> list[BatchRecord]:
         """Every batch record, newest first."""
-        found = self._scan(_BATCH, BatchRecord)
+        found = self._scan(BATCH, BatchRecord)
         found.sort(key=lambda rec: rec.created_at, reverse=True)
         return found
 
     # ---------------------------------------------------------------- storage helpers
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except (sqlite3.Error, OSError, diskcache.Timeout) as exc:
-            raise RegistryError(
-                f"the registry in {self.directory} could not be read or written ({type(exc).__name__}: "
-                f"{exc}); check the disk, or whether another process holds it locked."
-            ) from exc
+    def _guard(self) -> AbstractContextManager[None]:
+        return guarded(self.directory)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._guard(), self._cache.transact():
-            yield
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self._cache, self.directory)
 
     def _read(self, key: str, model: type[_Model]) -> _Model | None:
         with self._guard():
@@ -444,7 +341,7 @@ class Registry:
             raw = self._cache.get(index + backend_id)
         if raw is None:
             return None
-        local_id = _loads(raw, index + backend_id)
+        local_id = loads(raw, index + backend_id)
         if not isinstance(local_id, str):
             raise RegistryError(f"registry index row {index + backend_id!r} is not a local id")
         return local_id
@@ -500,24 +397,6 @@ class Registry:
         self._cache.set(prefix + rec.local_id, rec.model_dump_json())
 
 
-def _loads(raw: str, key: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise RegistryError(f"registry row {key!r} is not valid JSON") from exc
-
-
-def _make_private_directory(directory: Path) -> None:
-    """Create `directory` owner-only, or tighten it to 0700 if it is wider."""
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mode = stat.S_IMODE(directory.stat().st_mode)
-        # mkdir's mode is filtered by the umask and an existing folder keeps its mode: check both.
-        if mode & 0o077:
-            directory.chmod(0o700)
-    except OSError as exc:
-        raise RegistryError(
-            f"cannot create the registry folder {directory} with owner-only permissions: {exc}"
-        ) from exc
-    if not directory.is_dir():
-        raise RegistryError(f"the registry path {directory} is not a folder")
+def _conforms(registry: Registry) -> RegistryStore:
+    # mypy checks here that the embedded store meets the contract every store must meet.
+    return registry

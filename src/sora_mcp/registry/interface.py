@@ -1,0 +1,92 @@
+"""The registry's contract: what the rest of sora-mcp asks of a store of video, character and
+batch records, whichever store holds them (the embedded diskcache `Registry`, or a shared
+database for a fleet of hosts).
+
+Every implementation guarantees what the callers rely on:
+- `record_intent` is durable before it returns (a billable request is sent only after it), and
+  `record_submitted` attaches the backend id in one atomic write; a backend id belongs to at most
+  one record (a second claim raises RegistryError).
+- Records are found by local id or backend id interchangeably (`get_video`, `update_video`,
+  `mutate_video`, `get_batch`, `update_batch`).
+- `mutate_video` runs its function on the latest record with no other writer in between.
+- Updates bump `updated_at` from the store's clock unless the change sets it.
+- Every failure to read or write is a RegistryError with a message for the assistant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
+
+
+class RegistryStore(Protocol):
+    """A store of the registry's records. Synchronous: async callers use a worker thread."""
+
+    def close(self) -> None: ...
+
+    # videos
+    def record_intent(self, rec: VideoRecord) -> VideoRecord:
+        """Store a new record before its request is sent; an existing local_id raises."""
+        ...
+
+    def record_submitted(
+        self, local_id: str, *, video_id: str, status: str, progress: int, remote_created_at: int | None
+    ) -> VideoRecord:
+        """Attach the backend's id and first status to an intent."""
+        ...
+
+    def discard_intent(self, local_id: str) -> None:
+        """Forget an intent the backend definitely refused; never one with a backend id."""
+        ...
+
+    def update_video(self, key: str, **changes: Any) -> VideoRecord: ...
+
+    def mutate_video(self, key: str, fn: Callable[[VideoRecord], VideoRecord]) -> VideoRecord: ...
+
+    def get_video(self, key: str) -> VideoRecord | None: ...
+
+    def list_videos(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        text: str | None = None,
+        parent_id: str | None = None,
+        batch_id: str | None = None,
+        character_id: str | None = None,
+        limit: int = 50,
+    ) -> list[VideoRecord]:
+        """Newest first (by created_at); `text` matches the prompt or note, case-insensitively."""
+        ...
+
+    def videos_since(self, since: float) -> list[VideoRecord]:
+        """Every record created at or after `since`, in no order."""
+        ...
+
+    def unfinished_videos(self) -> list[VideoRecord]:
+        """Records still pending, submitting, queued, in progress or unknown, oldest first."""
+        ...
+
+    # characters
+    def put_character(self, rec: CharacterRecord) -> CharacterRecord: ...
+
+    def get_character(self, key: str) -> CharacterRecord | None:
+        """By id, else the newest with that exact name, else the newest with that name in any case."""
+        ...
+
+    def list_characters(self) -> list[CharacterRecord]:
+        """Newest first."""
+        ...
+
+    # batches
+    def put_batch(self, rec: BatchRecord) -> BatchRecord: ...
+
+    def update_batch(self, key: str, **changes: Any) -> BatchRecord: ...
+
+    def get_batch(self, key: str) -> BatchRecord | None: ...
+
+    def list_batches(self) -> list[BatchRecord]:
+        """Newest first."""
+        ...
