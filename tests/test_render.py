@@ -7,6 +7,7 @@ pictures are compared by mean absolute difference on a downscale, never pixel by
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -197,6 +198,19 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_partial_file(tmp_p
 
     assert dest.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_frames_are_made_ahead_in_a_worker_that_ends_with_the_write(tmp_path: Path) -> None:
+    def frames() -> Iterator[Image.Image]:
+        for colour in range(0, 200, 10):
+            yield Image.new("RGB", (64, 36), (colour, 0, 0))
+        raise RuntimeError("renderer crashed")
+
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        write_h264(tmp_path / "clip.mp4", frames(), width=64, height=36, fps=24)
+
+    assert write_h264(tmp_path / "ok.mp4", solid_frames([(9, 9, 9)] * 30), width=64, height=36, fps=24) == 30
+    assert [t.name for t in threading.enumerate() if t.name == "sora-mcp-frames"] == []
 
 
 # --- concat, cut, frames -----------------------------------------------------------------------

@@ -2,15 +2,17 @@
 spritesheet, so every client code path (download, probe, play) meets genuine files offline.
 
 A clip is a deterministic function of its `RenderSpec`. The palette (four colours) and the
-motion of the shapes come from a hash of the prompt's words: the same prompt always gives the
-same frames, different prompts look different at a glance. Every animated frame carries a
-"SIMULATED" mark, the wrapped prompt, a running timecode, the model and video id, and a progress
-bar. With a first frame, frame 0 is exactly that image and later frames zoom and pan over it.
-Character names walk across the frame in badges; a note (an edit instruction, say) tints the
-clip and shows as a banner.
+motion of the shapes come from a hash of the prompt's words (see `look`): the same prompt always
+gives the same frames, different prompts look different at a glance. Every animated frame
+carries a "SIMULATED" mark, the wrapped prompt, a running timecode, the model and video id, and
+a progress bar. With a first frame, frame 0 is exactly that image and later frames zoom and pan
+over it. Character names walk across the frame in badges; a note (an edit instruction, say)
+tints the clip and shows as a banner.
 
-Speed is part of the contract (the emulator renders on demand): everything static is drawn once
-per clip and each frame only composites what moves.
+Speed is part of the contract (the emulator renders on demand, and a user waits for it). Frames
+are composed in the encoder's YUV format (see `canvas`): everything static is drawn and
+converted once per clip, each frame copies it and blends only what moves over the rectangles it
+covers, and `write_h264` encodes on other cores while the next frames are drawn.
 
 Joining clips and making the thumbnail and spritesheet work on any video file, so they live in
 `sora_mcp.media.video`; they are re-exported here so the emulator has one module to render with.
@@ -18,18 +20,31 @@ Joining clips and making the thumbnail and spritesheet work on any video file, s
 
 from __future__ import annotations
 
-import colorsys
-import functools
-import hashlib
 import io
-import math
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from sora_mcp.emulator import look
+from sora_mcp.emulator.canvas import (
+    U8,
+    Layer,
+    Planes,
+    blend,
+    box_of,
+    gradient_planes,
+    layer_of,
+    mask_layer,
+    new_frame,
+    planes_of,
+    resize_planes,
+    solid_planes,
+    yuv_of,
+)
 from sora_mcp.media.video import (
     check_even_size,
     concat_videos,
@@ -40,18 +55,14 @@ from sora_mcp.media.video import (
 
 __all__ = ["RenderSpec", "concat_videos", "render_spritesheet", "render_thumbnail", "render_video"]
 
-Rgb = tuple[int, int, int]
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-Patch = tuple[tuple[int, int], Image.Image]
+Rgb = look.Rgb
+Placed = tuple[tuple[int, int], Layer]
 
 _CAPTION_MAX_LINES = 3
-_CAPTION_MAX_CHARS = 600  # more than three lines hold at any size; the wrapper reads no further
 _ZOOM = 0.12  # how far a first-frame clip has zoomed in by its last frame
 _ZOOM_STEPS_PER_SECOND = 12  # see _Scene.frames
 _TINT_STRENGTH = 0.5
 _MARK_RED: Rgb = (205, 32, 44)
-_INK = (255, 255, 255, 255)
-_SHADE = (0, 0, 0, 150)
 
 
 @dataclass(frozen=True)
@@ -90,226 +101,45 @@ def render_video(spec: RenderSpec, dest: Path) -> None:
     write_h264(dest, scene.frames(), width=spec.width, height=spec.height, fps=spec.fps)
 
 
-# --- the look: colours and motion from words ---------------------------------------------------
-
-
-def _digest(text: str, size: int = 96) -> bytes:
-    """Bytes derived from the words of `text` only, so case and punctuation do not matter."""
-    words = " ".join(re.findall(r"\w+", text.lower()))
-    return hashlib.shake_256(words.encode()).digest(size)
-
-
-def _unit(digest: bytes, index: int) -> float:
-    """A number in [0, 1] read from the `index`-th pair of bytes of `digest`."""
-    return int.from_bytes(digest[2 * index : 2 * index + 2], "big") / 0xFFFF
-
-
-def _hsv(hue: float, saturation: float, value: float) -> Rgb:
-    r, g, b = colorsys.hsv_to_rgb(hue % 1.0, saturation, value)
-    return round(r * 255), round(g * 255), round(b * 255)
-
-
-# Hue offsets from the base hue of: the gradient's second stop, the first and second accents.
-_SCHEMES = ((0.08, 0.5, 0.58), (0.12, 0.33, 0.66), (0.05, 0.45, 0.9), (0.9, 0.15, 0.55))
-
-
-def _palette(digest: bytes) -> tuple[Rgb, Rgb, Rgb, Rgb]:
-    """A dark gradient top, a lighter gradient bottom, and two bright accents."""
-    hue = _unit(digest, 0)
-    second, first_accent, second_accent = _SCHEMES[digest[2] % len(_SCHEMES)]
-    return (
-        _hsv(hue, 0.55 + 0.3 * _unit(digest, 2), 0.2 + 0.15 * _unit(digest, 3)),
-        _hsv(hue + second, 0.45 + 0.3 * _unit(digest, 4), 0.5 + 0.25 * _unit(digest, 5)),
-        _hsv(hue + first_accent, 0.7 + 0.25 * _unit(digest, 6), 0.95),
-        _hsv(hue + second_accent, 0.55 + 0.35 * _unit(digest, 7), 0.9),
-    )
-
-
-@dataclass(frozen=True)
-class _Sprite:
-    """An RGBA image moving at a constant velocity (px/s), wrapping around the frame edges."""
-
-    image: Image.Image
-    start: tuple[float, float]
-    velocity: tuple[float, float]
-    bob: float = 0.0  # amplitude of a vertical sway, px
-
-    def position(self, t: float, frame: tuple[int, int]) -> tuple[int, int]:
-        w, h = self.image.size
-        x = (self.start[0] + self.velocity[0] * t) % (frame[0] + w) - w
-        y = (self.start[1] + self.velocity[1] * t) % (frame[1] + h) - h
-        return round(x), round(y + self.bob * math.sin(2 * math.pi * t))
-
-
-def _shape_sprites(digest: bytes, accents: tuple[Rgb, Rgb], size: tuple[int, int]) -> list[_Sprite]:
-    """Three to five shapes drifting one way (the prompt picks which, and how fast), with parallax."""
-    angle = 2 * math.pi * _unit(digest, 8)
-    speed = (0.12 + 0.3 * _unit(digest, 9)) * math.hypot(*size)
-    sprites = []
-    for k in range(3 + digest[20] % 3):
-        at = 11 + 5 * k
-        side = max(6, round(min(size) * (0.12 + 0.14 * _unit(digest, at))))
-        parallax = 0.6 + 0.8 * _unit(digest, at + 1)
-        image = _shape_image(side, accents[k % 2], kind=digest[80 + k] % 3)
-        start = (_unit(digest, at + 2) * (size[0] + side), _unit(digest, at + 3) * (size[1] + side))
-        velocity = (math.cos(angle) * speed * parallax, math.sin(angle) * speed * parallax)
-        sprites.append(_Sprite(image, start, velocity, bob=side * 0.2 * _unit(digest, at + 4)))
-    return sprites
-
-
-def _shape_image(side: int, colour: Rgb, *, kind: int) -> Image.Image:
-    # Drawn at 4x and scaled down once: smooth edges for the price of one resize per clip.
-    big = side * 4
-    image = Image.new("RGBA", (big, big))
-    draw = ImageDraw.Draw(image)
-    fill = (*colour, 215)
-    if kind == 0:
-        draw.ellipse((0, 0, big - 1, big - 1), fill=fill)
-    elif kind == 1:
-        draw.rounded_rectangle((0, 0, big - 1, big - 1), radius=big // 5, fill=fill)
-    else:
-        draw.ellipse((0, 0, big - 1, big - 1), outline=fill, width=max(4, big // 7))
-    return image.resize((side, side), Image.Resampling.LANCZOS)
-
-
-def _character_sprites(names: Sequence[str], size: tuple[int, int]) -> list[_Sprite]:
-    """One badge per name, walking across its own row; alternate rows walk the other way."""
-    sprites = []
-    for k, name in enumerate(names):
-        digest = _digest(f"character {name}", 6)
-        image = _badge(name, _hsv(_unit(digest, 0), 0.65, 0.95), min(size))
-        row = size[1] * (0.3 + 0.22 * (k % 3)) - image.height / 2
-        speed = size[0] * (0.08 + 0.1 * _unit(digest, 1)) * (1 if k % 2 == 0 else -1)
-        start = (_unit(digest, 2) * size[0], row + image.height)  # wraps back to `row`
-        sprites.append(_Sprite(image, start, (speed, 0.0), bob=min(size) * 0.015))
-    return sprites
-
-
-def _badge(name: str, colour: Rgb, unit: int) -> Image.Image:
-    """A silhouette above a name plate, in the character's own colour."""
-    font = _font(max(8, round(unit * 0.045)))
-    label = _ellipsize(name, font, unit * 0.6)
-    pad = max(2, round(unit * 0.012))
-    plate = (round(font.getlength(label)) + 2 * pad, _line_height(font) + 2 * pad)
-    figure = max(12, round(unit * 0.2))
-    width, height = max(plate[0], figure), figure + plate[1]
-    image = Image.new("RGBA", (width, height))
-    draw = ImageDraw.Draw(image)
-    cx, head, ink = width // 2, figure // 3, (*colour, 255)
-    draw.ellipse((cx - head // 2, 0, cx + head // 2, head), fill=ink)
-    draw.rounded_rectangle((cx - figure // 3, head + 1, cx + figure // 3, figure), figure // 6, fill=ink)
-    draw.rounded_rectangle((0, figure, width - 1, height - 1), 2 * pad, fill=(15, 15, 20, 220), outline=ink)
-    draw.text((width / 2, figure + plate[1] / 2), label, font=font, fill=ink, anchor="mm")
-    return image
-
-
-# --- text --------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=32)
-def _font(size: int) -> Font:
-    return ImageFont.load_default(size=size)
-
-
-def _line_height(font: Font) -> int:
-    return round(font.getbbox("Ag")[3])
-
-
-def _ellipsize(text: str, font: Font, width: float) -> str:
-    """`text` if it fits in `width` px, else its longest prefix that fits with an ellipsis."""
-    return text if font.getlength(text) <= width else _with_ellipsis(text, font, width)
-
-
-def _with_ellipsis(text: str, font: Font, width: float) -> str:
-    while text and font.getlength(text + "…") > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
-
-
-def _wrap(text: str, font: Font, width: float, max_lines: int) -> list[str]:
-    """Greedy word wrap into at most `max_lines`; the last ends in an ellipsis if text is left out."""
-    text = " ".join(text.split())
-    lines: list[str] = []
-    current = ""
-    for word in text[:_CAPTION_MAX_CHARS].split(" "):
-        candidate = f"{current} {word}" if current else word
-        if font.getlength(candidate) <= width:
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-        while font.getlength(word) > width and len(word) > 1:  # hard-break what cannot fit
-            cut = 1
-            while cut < len(word) and font.getlength(word[: cut + 1]) <= width:
-                cut += 1
-            lines.append(word[:cut])
-            word = word[cut:]
-        current = word
-    lines.append(current)
-    if len(text) > _CAPTION_MAX_CHARS or len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = _with_ellipsis(lines[-1], font, width)
-    return lines
-
-
-def _text_box(
-    lines: Sequence[str], font: Font, fill: tuple[int, ...], pad: int, width: int = 0
-) -> Image.Image:
-    """Lines of white text on a rounded box; `width` 0 fits the box to the text."""
-    step = _line_height(font) + pad // 2
-    width = max(1, width or round(max(font.getlength(line) for line in lines)) + 2 * pad)
-    box = Image.new("RGBA", (width, step * len(lines) - pad // 2 + 2 * pad))
-    draw = ImageDraw.Draw(box)
-    draw.rounded_rectangle((0, 0, box.width - 1, box.height - 1), radius=pad, fill=fill)
-    for k, line in enumerate(lines):
-        draw.text((pad, pad + k * step), line, font=font, fill=_INK)
-    return box
-
-
-def _timecode(seconds: float) -> str:
-    minutes, rest = divmod(max(0.0, seconds), 60)
-    return f"{int(minutes):02d}:{rest:05.2f}"
-
-
 @dataclass(frozen=True)
 class _Overlay:
-    """What sits on top of every animated frame: fixed patches and where the timecode goes."""
+    """What sits on top of every animated frame: fixed layers and where the timecode goes."""
 
-    patches: list[Patch]
+    layers: list[Placed]
     timecode_at: tuple[int, int]
-    timecode_font: Font
+    timecode_font: look.Font
 
     @classmethod
     def build(cls, spec: RenderSpec, tint: Rgb | None) -> _Overlay:
         w, h = spec.width, spec.height
         unit = min(w, h)
         margin, pad = max(3, round(unit * 0.03)), max(2, round(unit * 0.015))
-        mark = _text_box(["SIMULATED"], _font(max(9, round(unit * 0.055))), (*_MARK_RED, 235), pad)
-        small = _font(max(8, round(unit * 0.038)))
+        mark = look.text_box(["SIMULATED"], look.font(max(9, round(unit * 0.055))), (*_MARK_RED, 235), pad)
+        small = look.font(max(8, round(unit * 0.038)))
         room = w - mark.width - 3 * margin - 2 * pad
-        label = _ellipsize(" · ".join(filter(None, (spec.model, spec.video_id))), small, room)
-        total = _timecode(spec.seconds)
+        label = look.ellipsize(" · ".join(filter(None, (spec.model, spec.video_id))), small, room)
+        total = look.timecode(spec.seconds)
         # The timecode's line is left blank here and drawn per frame into the reserved space.
         width = round(max(small.getlength(label), small.getlength(f"{total} / {total}"))) + 2 * pad
-        corner = _text_box([label, ""], small, _SHADE, pad, width)
+        corner = look.text_box([label, ""], small, look.SHADE, pad, width)
         corner_xy = (w - margin - corner.width, margin)
-        patches: list[Patch] = [((margin, margin), mark), (corner_xy, corner)]
+        placed: list[tuple[tuple[int, int], Image.Image]] = [((margin, margin), mark), (corner_xy, corner)]
         if spec.note:
-            font = _font(max(9, round(unit * 0.045)))
-            banner = _text_box(
-                [_ellipsize(spec.note, font, w - 2 * (margin + pad))], font, (*(tint or _MARK_RED), 225), pad
-            )
-            patches.append(((margin, margin + max(mark.height, corner.height) + pad), banner))
-        font = _font(max(9, round(unit * 0.05)))
-        lines = _wrap(spec.prompt, font, w - 2 * (margin + pad), _CAPTION_MAX_LINES)
-        caption = _text_box(lines, font, _SHADE, pad, w - 2 * margin)
-        patches.append(((margin, h - margin - caption.height - _bar_height(spec)), caption))
-        timecode_at = (corner_xy[0] + pad, corner_xy[1] + pad + _line_height(small) + pad // 2)
-        return cls(patches, timecode_at, small)
+            font = look.font(max(9, round(unit * 0.045)))
+            note = look.ellipsize(spec.note, font, w - 2 * (margin + pad))
+            banner = look.text_box([note], font, (*(tint or _MARK_RED), 225), pad)
+            placed.append(((margin, margin + max(mark.height, corner.height) + pad), banner))
+        font = look.font(max(9, round(unit * 0.05)))
+        lines = look.wrap(spec.prompt, font, w - 2 * (margin + pad), _CAPTION_MAX_LINES)
+        caption = look.text_box(lines, font, look.SHADE, pad, w - 2 * margin)
+        placed.append(((margin, h - margin - caption.height - _bar_height(spec)), caption))
+        timecode_at = (corner_xy[0] + pad, corner_xy[1] + pad + look.line_height(small) + pad // 2)
+        return cls([(xy, layer_of(image)) for xy, image in placed], timecode_at, small)
 
 
 def _bar_height(spec: RenderSpec) -> int:
-    return max(2, min(spec.width, spec.height) // 60)
+    height = max(2, min(spec.width, spec.height) // 60)
+    return height + height % 2  # whole chroma rows
 
 
 # --- the scene: backdrop, then sprites, then overlay, frame by frame -------------------------
@@ -318,73 +148,125 @@ def _bar_height(spec: RenderSpec) -> int:
 @dataclass(frozen=True)
 class _Scene:
     spec: RenderSpec
-    backdrop: Image.Image  # the static background, or the (tinted) first frame to zoom over
-    still: Image.Image | None  # frame 0 verbatim, when the spec gives a first frame
+    backdrop: Planes  # the static background, or the (tinted) first frame to zoom over
+    still: Planes | None  # frame 0 verbatim, when the spec gives a first frame
     focus: tuple[float, float]  # where a first-frame zoom heads, as fractions of the frame
-    sprites: list[_Sprite]
+    sprites: list[tuple[look.Sprite, Layer]]
     overlay: _Overlay
-    accent: Rgb
+    accent: tuple[int, int, int]  # the progress bar's colour, as YUV
+    masks: dict[str, U8] = field(default_factory=dict)  # drawn pieces of the timecode
 
     @classmethod
     def build(cls, spec: RenderSpec) -> _Scene:
         size = (spec.width, spec.height)
-        digest = _digest(spec.prompt)
-        top, bottom, *accents = _palette(digest)
-        still = _fit(spec.first_frame, size) if spec.first_frame is not None else None
-        sprites: list[_Sprite] = []
+        words = look.digest(spec.prompt)
+        top, bottom, *accents = look.palette(words)
+        still = planes_of(_fit(spec.first_frame, size)) if spec.first_frame is not None else None
+        sprites: list[look.Sprite] = []
         if still is not None:
             backdrop = still
         else:
-            gradient = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
-            backdrop = ImageOps.colorize(gradient, top, bottom)
-            sprites = _shape_sprites(digest, (accents[0], accents[1]), size)
+            backdrop = gradient_planes(size, top, bottom)
+            sprites = look.shape_sprites(words, (accents[0], accents[1]), size)
         tint = None
         if spec.note:
             # A hue at least a third of the wheel away from the prompt's, so the change shows.
-            tint = _hsv(_unit(digest, 0) + 0.33 + 0.34 * _unit(_digest(spec.note, 2), 0), 0.8, 0.5)
-        if tint is not None:
-            backdrop = Image.blend(backdrop, Image.new("RGB", size, tint), _TINT_STRENGTH)
-        sprites += _character_sprites(spec.characters, size)
-        focus = (0.25 + 0.5 * _unit(digest, 45), 0.25 + 0.5 * _unit(digest, 46))
-        return cls(spec, backdrop, still, focus, sprites, _Overlay.build(spec, tint), accents[0])
+            tint = look.hsv(
+                look.unit(words, 0) + 0.33 + 0.34 * look.unit(look.digest(spec.note, 2), 0), 0.8, 0.5
+            )
+            backdrop = backdrop.lerp(solid_planes(size, tint), _TINT_STRENGTH)
+        sprites += look.character_sprites(spec.characters, size)
+        focus = (0.25 + 0.5 * look.unit(words, 45), 0.25 + 0.5 * look.unit(words, 46))
+        return cls(
+            spec,
+            backdrop,
+            still,
+            focus,
+            [(sprite, layer_of(sprite.image)) for sprite in sprites],
+            _Overlay.build(spec, tint),
+            yuv_of(accents[0]),
+        )
 
-    def frames(self) -> Iterator[Image.Image]:
-        zoomed, zoomed_at = self.backdrop, 0
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.spec.width, self.spec.height
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        backdrop, zoomed_at = self.backdrop, 0
+        static = self._with_overlay(backdrop)
         every = max(1, self.spec.fps // _ZOOM_STEPS_PER_SECOND)
         for index in range(self.spec.frame_count):
-            if self.still is None:
-                yield self._compose(self.backdrop.copy(), index)
-            elif index == 0:
-                yield self.still
-            else:
+            if self.still is not None:
+                if index == 0:
+                    frame, planes = new_frame(self.size)
+                    planes.paste(self.still, (0, 0, *self.size))
+                    yield frame
+                    continue
                 # A zoom step costs more than the rest of a frame; a dozen steps a second keeps
                 # first-frame clips near the render budget and still reads as smooth motion.
                 if zoomed_at == 0 or index - zoomed_at >= every:
-                    zoomed, zoomed_at = self._zoomed(index), index
-                yield self._compose(zoomed.copy(), index)
+                    backdrop, zoomed_at = self._zoomed(index), index
+                    static = self._with_overlay(backdrop)
+            yield self._compose(backdrop, static, index)
 
-    def _compose(self, frame: Image.Image, index: int) -> Image.Image:
-        spec, size, t = self.spec, (self.spec.width, self.spec.height), index / self.spec.fps
-        for sprite in self.sprites:
-            frame.paste(sprite.image, sprite.position(t, size), sprite.image)
-        for xy, patch in self.overlay.patches:
-            frame.paste(patch, xy, patch)
-        draw = ImageDraw.Draw(frame)
-        timecode = f"{_timecode(t)} / {_timecode(spec.seconds)}"
-        draw.text(self.overlay.timecode_at, timecode, font=self.overlay.timecode_font, fill=_INK)
+    def _with_overlay(self, backdrop: Planes) -> Planes:
+        planes = backdrop.copy()
+        for xy, layer in self.overlay.layers:
+            blend(planes, layer, xy)
+        return planes
+
+    def _compose(self, backdrop: Planes, static: Planes, index: int) -> av.VideoFrame:
+        spec, size, t = self.spec, self.size, index / self.spec.fps
+        frame, planes = new_frame(size)
+        planes.paste(static, (0, 0, *size))
+        placed = [(sprite.position(t, size), layer) for sprite, layer in self.sprites]
+        # Only where a sprite is does the frame differ from the static picture: there the
+        # backdrop is restored and every sprite and overlay layer is blended again, in order.
+        for at, layer in placed:
+            box = box_of(layer, at, size)
+            if box is None:
+                continue
+            planes.paste(backdrop, box)
+            for other_at, other in placed:
+                blend(planes, other, other_at, clip=box)
+            for xy, over in self.overlay.layers:
+                blend(planes, over, xy, clip=box)
+        blend(planes, self._timecode(t), self.overlay.timecode_at)
         filled = max(1, round(spec.width * (index + 1) / spec.frame_count))
-        draw.rectangle((0, spec.height - _bar_height(spec), filled - 1, spec.height - 1), fill=self.accent)
+        planes.fill((0, spec.height - _bar_height(spec), filled, spec.height), self.accent)
         return frame
 
-    def _zoomed(self, index: int) -> Image.Image:
-        w, h = self.spec.width, self.spec.height
+    def _timecode(self, t: float) -> Layer:
+        # Drawn from pieces cached per clip: the minutes and seconds change once a second, the
+        # hundredths repeat every second (t = index / fps), the total never changes.
+        stamp = look.timecode(t)
+        pieces = (stamp[:6], stamp[6:], f" / {look.timecode(self.spec.seconds)}")
+        masks = [self._text_mask(piece) for piece in pieces]
+        font = self.overlay.timecode_font
+        mask = np.zeros((masks[0].shape[0], round(font.getlength("".join(pieces))) + 2), dtype=np.uint8)
+        for k, piece_mask in enumerate(masks):
+            x = round(font.getlength("".join(pieces[:k])))
+            width = min(piece_mask.shape[1], mask.shape[1] - x)
+            np.maximum(mask[:, x : x + width], piece_mask[:, :width], out=mask[:, x : x + width])
+        return mask_layer(Image.fromarray(mask), look.INK[:3])
+
+    def _text_mask(self, text: str) -> U8:
+        if text not in self.masks:
+            font = self.overlay.timecode_font
+            image = Image.new("L", (round(font.getlength(text)) + 2, look.line_height(font) + 2))
+            ImageDraw.Draw(image).text((0, 0), text, font=font, fill=255)
+            self.masks[text] = np.asarray(image, dtype=np.uint8)
+        return self.masks[text]
+
+    def _zoomed(self, index: int) -> Planes:
+        w, h = self.size
         zoom = 1 + _ZOOM * index / max(1, self.spec.frame_count - 1)
         crop_w, crop_h = w / zoom, h / zoom
         # The crop centre drifts from the middle towards the focus, never leaving the image.
         cx = w / 2 + (self.focus[0] - 0.5) * (w - crop_w)
         cy = h / 2 + (self.focus[1] - 0.5) * (h - crop_h)
         box = (cx - crop_w / 2, cy - crop_h / 2, cx + crop_w / 2, cy + crop_h / 2)
-        return self.backdrop.resize((w, h), Image.Resampling.BILINEAR, box=box)
+        return resize_planes(self.backdrop, (w, h), box)
 
 
 def _fit(data: bytes, size: tuple[int, int]) -> Image.Image:
