@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sora_mcp import __version__
-from sora_mcp.config import Settings
+from sora_mcp.config import PROFILE_NAMES, Settings
 from sora_mcp.errors import ConfigError
 
 log = logging.getLogger("sora_mcp")
@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--root", help="state folder (default: $SORA_MCP_HOME/emulator)")
     emu.add_argument("--speed", type=float, help="render speed-up over the real service (default 20)")
     emu.add_argument("--api-key", help="require this bearer token (default: accept any)")
+    emu.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        help="answer like this server: its ids, statuses, headers and missing endpoints "
+        "(default: $SORA_MCP_PROFILE, else the plain contract)",
+    )
 
     demo = sub.add_parser(
         "demo", help="run an end-to-end production through the server, as an assistant would"
@@ -111,9 +117,17 @@ def _emulator(args: argparse.Namespace) -> int:
     settings = Settings.from_env(backend="emulator")
     root = Path(args.root).expanduser().resolve() if args.root else settings.emulator_dir
     faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
+    profile = args.profile or (settings.profile if settings.profile in PROFILE_NAMES else None)
     app = create_app(
-        root=root, speed=args.speed or settings.emulator_speed, faults=faults, api_key=args.api_key
+        root=root,
+        speed=args.speed or settings.emulator_speed,
+        faults=faults,
+        api_key=args.api_key,
+        profile=profile,
     )
-    print(f"sora-mcp emulator: http://{args.host}:{args.port}/v1 (state in {root})", file=sys.stderr)
+    print(
+        f"sora-mcp emulator: http://{args.host}:{args.port}/v1 (state in {root}; profile {profile or 'emulator'})",
+        file=sys.stderr,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -28,6 +28,8 @@ from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.emulator.envelope import REQUEST_ID_HEADER, WireError, new_request_id
 from sora_mcp.emulator.faults import FaultConfig
 from sora_mcp.emulator.jobs import Jobs
+from sora_mcp.emulator.profile_layer import ProfileLayer, UpstreamLog
+from sora_mcp.emulator.profiles import emulator_profile
 from sora_mcp.emulator.routes_batches import batch_routes
 from sora_mcp.emulator.routes_characters import character_routes
 from sora_mcp.emulator.routes_videos import video_routes
@@ -45,6 +47,7 @@ def create_app(
     path_prefix: str = "/v1",
     api_key: str | None = None,
     render_fps: int = 24,
+    profile: str | None = None,
 ) -> Starlette:
     """An emulator app keeping its state under `root`.
 
@@ -58,6 +61,8 @@ def create_app(
         path_prefix: where the API lives, `"/v1"` like `https://api.openai.com/v1`.
         api_key: when set, requests must send `Authorization: Bearer <api_key>` (else 401).
         render_fps: frame rate of rendered clips; size and duration are exact at any rate.
+        profile: answer like this server (a name from `profiles.py`; None: the contract).
+            Every request the profile's layer passed on is in `app.state.upstream`.
     """
     if render_fps <= 0:
         raise ValueError(f"render_fps must be positive, got {render_fps}")
@@ -65,9 +70,11 @@ def create_app(
         raise ValueError(f"path_prefix must look like '/v1' (or be empty), got {path_prefix!r}")
     fault_config = faults if faults is not None else FaultConfig()
     routes: list[BaseRoute] = [*character_routes(), *video_routes(), *batch_routes()]
+    upstream = UpstreamLog()
+    layer = Middleware(ProfileLayer, profile=emulator_profile(profile), prefix=path_prefix, log=upstream)
     app = Starlette(
         routes=[Mount(path_prefix, routes=routes)] if path_prefix else routes,
-        middleware=[Middleware(_Gate, api_key=api_key, faults=fault_config)],
+        middleware=[layer, Middleware(_Gate, api_key=api_key, faults=fault_config)],
         exception_handlers={
             WireError: _wire_error,
             HTTPException: _http_exception,
@@ -76,6 +83,7 @@ def create_app(
     )
     app.state.jobs = Jobs(EmulatorStore(root), clock or SystemClock(), speed=speed, fps=render_fps)
     app.state.faults = fault_config
+    app.state.upstream = upstream
     return app
 
 

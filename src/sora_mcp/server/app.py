@@ -122,5 +122,11 @@ def _default_transport(settings: Settings, clock: Clock) -> httpx2.AsyncBaseTran
     from sora_mcp.emulator.faults import FaultConfig
 
     faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
-    app = create_app(root=settings.emulator_dir, clock=clock, speed=settings.emulator_speed, faults=faults)
+    app = create_app(
+        root=settings.emulator_dir,
+        clock=clock,
+        speed=settings.emulator_speed,
+        faults=faults,
+        profile=settings.profile,
+    )
     return httpx2.ASGITransport(app=app)
