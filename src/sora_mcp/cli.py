@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from sora_mcp import __version__
-from sora_mcp.config import PROFILE_NAMES, Settings
+from sora_mcp.config import Settings
+from sora_mcp.emulator.profiles import EMULATOR_PROFILES
 from sora_mcp.errors import ConfigError
 
 log = logging.getLogger("sora_mcp")
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--api-key", help="require this bearer token (default: accept any)")
     emu.add_argument(
         "--profile",
-        choices=PROFILE_NAMES,
+        choices=sorted(EMULATOR_PROFILES),
         help="answer like this server: its ids, statuses, headers and missing endpoints "
         "(default: $SORA_MCP_PROFILE, else the plain contract)",
     )
@@ -117,7 +118,7 @@ def _emulator(args: argparse.Namespace) -> int:
     settings = Settings.from_env(backend="emulator")
     root = Path(args.root).expanduser().resolve() if args.root else settings.emulator_dir
     faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
-    profile = args.profile or (settings.profile if settings.profile in PROFILE_NAMES else None)
+    profile = args.profile or settings.profile
     app = create_app(
         root=root,
         speed=args.speed or settings.emulator_speed,

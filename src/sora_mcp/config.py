@@ -29,20 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BACKENDS = ("auto", "emulator", "remote")
 Backend = Literal["emulator", "remote"]
-# Backend profiles (how a server bends the Videos wire): the client's are in api/profile.py,
-# the emulator's in emulator/profiles.py; both cover exactly these names.
-PROFILE_NAMES = (
-    "openai",
-    "emulator",
-    "azure",
-    "litellm",
-    "bifrost",
-    "vllm-omni",
-    "sglang",
-    "aquiles",
-    "openrouter",
-)
-
 PROFILE_NAMES: tuple[str, ...] = (
     "openai",
     "emulator",
