@@ -38,6 +38,7 @@ shipped = set(zipfile.ZipFile(wheel).namelist())
 expected = {"sora_mcp/py.typed", "sora_mcp/prompts/__init__.py"}
 expected |= {f"sora_mcp/{p.relative_to('src/sora_mcp').as_posix()}" for p in Path("src/sora_mcp").rglob("*.py")}
 expected |= {f"sora_mcp/prompts/{p.relative_to('prompts').as_posix()}" for p in Path("prompts").rglob("*.md")}
+expected |= {f"sora_mcp/{p.relative_to('src/sora_mcp').as_posix()}" for p in Path("src/sora_mcp").rglob("*.html")}
 missing = sorted(expected - shipped)
 if missing:
     sys.exit(f"{wheel.name} is missing {len(missing)} file(s):\n  " + "\n  ".join(missing))
