@@ -23,6 +23,7 @@ from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
 from sora_mcp.registry.store import Registry
+from sora_mcp.server.apps import studio_apps
 from sora_mcp.server.instructions import instructions
 from sora_mcp.server.prompts import register_prompts
 from sora_mcp.server.resources import register_resources
@@ -59,6 +60,7 @@ def build_server(
         instructions=instructions(settings),
         website_url="https://github.com/sora-mcp/sora-mcp",
         lifespan=_lifespan(settings, clock, transport, profile, batch_concurrency),
+        extensions=[studio_apps()],  # the studio view (MCP Apps) and its app-only media tool
     )
     add_tools(server)
     register_resources(server, settings)

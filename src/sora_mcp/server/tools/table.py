@@ -18,6 +18,7 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
+from sora_mcp.server.apps import studio_ui_meta
 from sora_mcp.server.common import tool_errors
 from sora_mcp.server.state import AppState
 from sora_mcp.server.tools import batch, production, videos
@@ -54,10 +55,23 @@ class ToolSpec:
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("generate", "Generate video clips", videos.generate, read_only=False),
-    ToolSpec("get_video", "Get / wait for a video", videos.get_video, read_only=True, idempotent=True),
+    ToolSpec(
+        "get_video",
+        "Get / wait for a video",
+        videos.get_video,
+        read_only=True,
+        idempotent=True,
+        meta=studio_ui_meta(),
+    ),
     ToolSpec("download", "Download a video's files", videos.download, read_only=False, idempotent=True),
     ToolSpec(
-        "list_videos", "List videos", videos.list_videos, read_only=True, idempotent=True, open_world=False
+        "list_videos",
+        "List videos",
+        videos.list_videos,
+        read_only=True,
+        idempotent=True,
+        open_world=False,
+        meta=studio_ui_meta(),
     ),
     ToolSpec("extend", "Extend a video", production.extend_tool, read_only=False),
     ToolSpec("edit", "Edit a video", production.edit_tool, read_only=False),
