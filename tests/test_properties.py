@@ -49,6 +49,7 @@ TOOLS = (
     "delete_video",
     "batch",
     "get_batch",
+    "studio_media",
 )
 EXAMPLES_PER_TOOL = 45
 FAULT_EXAMPLES_PER_TOOL = 30
@@ -274,7 +275,9 @@ def test_a_fifo_or_a_link_out_named_as_an_input_file_is_refused_at_once(tmp_path
 
 
 # Tools that never reach the backend read only the local registry: faults cannot touch them.
-BACKEND_TOOLS = tuple(name for name in TOOLS if name not in ("list_videos", "list_characters"))
+BACKEND_TOOLS = tuple(
+    name for name in TOOLS if name not in ("list_videos", "list_characters", "studio_media")
+)
 
 
 @pytest.mark.parametrize("name", BACKEND_TOOLS)

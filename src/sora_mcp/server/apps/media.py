@@ -48,7 +48,7 @@ async def studio_media(
     offset: Annotated[int, Field(ge=0, description="Byte offset of the chunk (0, then offset+length).")] = 0,
 ) -> Annotated[CallToolResult, MediaChunk]:
     """Bytes of a downloaded video or thumbnail for the studio app's player (base64, in chunks).
-    Only for MCP Apps hosts; assistants use get_video / download, which give file paths."""
+    FREE: reads local files. Only for MCP Apps hosts; assistants use get_video / download."""
     if not client_supports_apps(ctx):
         # A client without Apps shows this tool to its model; megabytes of base64 help no one.
         raise ToolError(
