@@ -17,7 +17,7 @@ from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.types import EmbeddedResource
 
-from helpers import Rig, error_text, structured
+from helpers import Rig, error_code, error_text, structured
 from sora_mcp.config import Settings
 from sora_mcp.server.app import build_server
 from sora_mcp.server.apps import STUDIO_URI
@@ -122,9 +122,10 @@ async def test_studio_media_refuses_files_it_does_not_have_and_offsets_past_the_
         queued = structured(await client.call_tool("generate", {"prompt": "a second kite"}))["videos"][0]
         early = await client.call_tool("studio_media", {"video_id": queued["id"]})
         unknown = await client.call_tool("studio_media", {"video_id": "video_nope"})
-    assert "past the end" in error_text(past)
-    assert f"The video of {queued['id']} is not on this machine" in error_text(early)
-    assert "list_videos" in error_text(unknown)
+    assert error_code(past) == ("offset_past_end", "offset")
+    assert error_code(early) == ("not_downloaded", "variant")
+    assert queued["id"] in error_text(early)
+    assert error_code(unknown)[1] == "video_id"
 
 
 async def test_a_client_without_apps_gets_todays_text_and_no_media_bytes(rig: Rig) -> None:
@@ -134,5 +135,6 @@ async def test_a_client_without_apps_gets_todays_text_and_no_media_bytes(rig: Ri
         media = await client.call_tool("studio_media", {"video_id": video["id"]})
     assert structured(shown)["video"]["files"] == video["files"]
     assert any(getattr(b, "text", "").startswith("{") for b in shown.content)
-    assert media.is_error and not any(isinstance(b, EmbeddedResource) for b in media.content)
+    assert error_code(media) == ("apps_only", None)
+    assert not any(isinstance(b, EmbeddedResource) for b in media.content)
     assert "get_video" in error_text(media) and "download" in error_text(media)

@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 import anyio.to_thread
 from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import BlobResourceContents, CallToolResult, EmbeddedResource
 from pydantic import BaseModel, Field
 
+from sora_mcp.errors import InvalidRequest
 from sora_mcp.server.common import VideoId, studio_of, tool_errors
 from sora_mcp.server.state import AppState
 
@@ -51,9 +51,10 @@ async def studio_media(
     FREE: reads local files. Only for MCP Apps hosts; assistants use get_video / download."""
     if not client_supports_apps(ctx):
         # A client without Apps shows this tool to its model; megabytes of base64 help no one.
-        raise ToolError(
+        raise InvalidRequest(
             "studio_media feeds the studio app, which this client does not display. Use get_video "
-            "for a video's status and files, or download to fetch them."
+            "for a video's status and files, or download to fetch them.",
+            code="apps_only",
         )
     record = studio_of(ctx).get_record(video_id)
     vid = record.id or record.local_id
@@ -61,10 +62,16 @@ async def studio_media(
     found = await anyio.to_thread.run_sync(_read_chunk, path, offset) if path else None
     if path is None or found is None:
         hint = "call download first" if record.status == "completed" else f"it is {record.status}"
-        raise ToolError(f"The {variant} of {vid} is not on this machine ({hint}).")
+        raise InvalidRequest(
+            f"The {variant} of {vid} is not on this machine ({hint}).", code="not_downloaded", param="variant"
+        )
     size, chunk = found
     if offset > size:
-        raise ToolError(f"offset {offset} is past the end of the {variant} of {vid} ({size} bytes).")
+        raise InvalidRequest(
+            f"offset {offset} is past the end of the {variant} of {vid} ({size} bytes).",
+            code="offset_past_end",
+            param="offset",
+        )
     meta = MediaChunk(
         video_id=vid,
         variant=variant,
