@@ -269,7 +269,9 @@ def test_the_profiles_registry_holds_openai_and_the_emulator() -> None:
     assert PROFILES == {"openai": OPENAI, "emulator": EMULATOR}
     assert OPENAI.normalise_status("Processing") == "in_progress"
     assert OPENAI.normalise_status("brand_new") == "brand_new"
-    assert not BackendProfile(capabilities=frozenset()).supports("remix")
+    assert not VideosClient(
+        httpx2.AsyncClient(), profile=BackendProfile(capabilities=frozenset())
+    ).capabilities.has("remix")
 
 
 @pytest.mark.anyio

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -21,12 +22,13 @@ from pydantic import BaseModel, ValidationError
 
 from sora_mcp.api._download import stream_to_file
 from sora_mcp.api._http import FormParts, HTTPCore, form_fields, quote_id
+from sora_mcp.api.capabilities import Capabilities, Capability
 from sora_mcp.api.inputs import FileRef, ImageUpload, ImageURL
 from sora_mcp.api.models import Batch, Character, FileObject, Variant, Video, VideoDeleted, VideoList
 from sora_mcp.api.profile import OPENAI, BackendProfile
 from sora_mcp.api.retry import DEFAULT_RETRY, RetryPolicy
 from sora_mcp.clock import Clock, SystemClock
-from sora_mcp.errors import APIError, InvalidRequest, OutcomeUnknown
+from sora_mcp.errors import APIError, APIStatusError, InvalidRequest, OutcomeUnknown
 
 __all__ = ["FileRef", "ImageURL", "ImageUpload", "VideosClient"]
 
@@ -39,8 +41,8 @@ class VideosClient:
     """The Videos API as async methods returning the wire models of `api/models.py`.
 
     Every method raises a `sora_mcp.errors.APIError` subclass when the backend cannot be used
-    as asked, and `InvalidRequest` (before sending anything) when the profile says the backend
-    lacks the endpoint.
+    as asked, and `InvalidRequest` (before sending anything) when `capabilities` says the backend
+    lacks the endpoint — declared so by its profile, or shown by an earlier answer.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class VideosClient:
         rng: random.Random | None = None,
     ) -> None:
         self.profile = profile
+        self.capabilities = Capabilities(profile.name, profile.capabilities)
         self.last_poll_after: float | None = None
         """Seconds the last Video answer asked us to wait before polling again (None: not said).
         Shared by concurrent calls; `retrieve_video_with_hint` gives it per call."""
@@ -133,7 +136,7 @@ class VideosClient:
         order: Literal["asc", "desc"] | None = None,
     ) -> VideoList:
         """One page of videos; follow `last_id` while `has_more` (or use `iter_videos`)."""
-        self._require("list")
+        self.capabilities.require("list")
         params: dict[str, str | int] = {}
         if after is not None:
             params["after"] = after
@@ -141,7 +144,8 @@ class VideosClient:
             params["limit"] = limit
         if order is not None:
             params["order"] = order
-        response = await self._core.read("GET", "/videos", params=params)
+        with self._learning("list"):
+            response = await self._core.read("GET", "/videos", params=params)
         body = self._json(response, "/videos", billable=False)
         if isinstance(body, dict) and isinstance(body.get("data"), list):
             body["data"] = [self._normalised(item) for item in body["data"]]
@@ -171,9 +175,10 @@ class VideosClient:
             after = cursor
 
     async def delete_video(self, video_id: str) -> VideoDeleted:
-        self._require("delete")
+        self.capabilities.require("delete")
         path = f"/videos/{quote_id(video_id)}"
-        response = await self._core.read("DELETE", path)
+        with self._learning("delete", id_in_path=True):
+            response = await self._core.read("DELETE", path)
         if not response.content:
             # Some gateways answer 204 with no body; the deletion still happened.
             return VideoDeleted(id=video_id)
@@ -187,7 +192,7 @@ class VideosClient:
         transfer cut midway is retried from the start like any other read. Returns `dest`.
         """
         if variant != "video":
-            self._require("variants")
+            self.capabilities.require("variants")
         path = f"/videos/{quote_id(video_id)}/content"
         dest = Path(dest)
         await anyio.Path(dest.parent).mkdir(parents=True, exist_ok=True)
@@ -199,22 +204,25 @@ class VideosClient:
 
     async def remix_video(self, video_id: str, *, prompt: str) -> Video:
         """A new billed job re-rendering `video_id` with a changed prompt. Never retried."""
-        self._require("remix")
-        return await self._post_video(f"/videos/{quote_id(video_id)}/remix", json_body={"prompt": prompt})
+        self.capabilities.require("remix")
+        with self._learning("remix", id_in_path=True):
+            return await self._post_video(f"/videos/{quote_id(video_id)}/remix", json_body={"prompt": prompt})
 
     async def edit_video(self, video_id: str, *, prompt: str) -> Video:
         """A new billed job editing `video_id` as `prompt` says. Never retried."""
-        self._require("edits")
-        return await self._post_video(
-            "/videos/edits", json_body={"prompt": prompt, "video": {"id": video_id}}
-        )
+        self.capabilities.require("edits")
+        with self._learning("edits"):
+            return await self._post_video(
+                "/videos/edits", json_body={"prompt": prompt, "video": {"id": video_id}}
+            )
 
     async def extend_video(self, video_id: str, *, prompt: str, seconds: int | str) -> Video:
         """A new billed job continuing `video_id` by `seconds`; the result's `seconds` is the
         stitched total. Never retried."""
-        self._require("extensions")
+        self.capabilities.require("extensions")
         body = {"prompt": prompt, "seconds": self._encode_seconds(seconds), "video": {"id": video_id}}
-        return await self._post_video("/videos/extensions", json_body=body)
+        with self._learning("extensions"):
+            return await self._post_video("/videos/extensions", json_body=body)
 
     # --- characters ---------------------------------------------------------------------------
 
@@ -222,7 +230,7 @@ class VideosClient:
         self, *, name: str, video: Path | bytes, filename: str = "character.mp4"
     ) -> Character:
         """Register a reusable character from a short clip (multipart). Never retried."""
-        self._require("characters")
+        self.capabilities.require("characters")
         if isinstance(video, Path):
             content = await anyio.Path(video).read_bytes()
             filename = video.name
@@ -230,11 +238,12 @@ class VideosClient:
             content = video
         parts: FormParts = [("name", (None, name, None)), ("video", (filename, content, "video/mp4"))]
         path = "/videos/characters"
-        response = await self._core.post(path, billable=True, files=parts)
+        with self._learning("characters"):
+            response = await self._core.post(path, billable=True, files=parts)
         return self._model(Character, self._json(response, path, billable=True), path, billable=True)
 
     async def get_character(self, character_id: str) -> Character:
-        self._require("characters")
+        self.capabilities.require("characters")
         path = f"/videos/characters/{quote_id(character_id)}"
         response = await self._core.read("GET", path)
         return self._model(Character, self._json(response, path, billable=False), path, billable=False)
@@ -243,23 +252,24 @@ class VideosClient:
 
     async def upload_file(self, *, content: bytes, filename: str, purpose: str = "batch") -> FileObject:
         """Upload a file (a batch's JSONL input). Not billable, not retried."""
-        self._require("batches")
+        self.capabilities.require("batches")
         mime = "application/jsonl" if filename.endswith(".jsonl") else "application/octet-stream"
         parts: FormParts = [("purpose", (None, purpose, None)), ("file", (filename, content, mime))]
-        response = await self._core.post("/files", billable=False, files=parts)
+        with self._learning("batches"):
+            response = await self._core.post("/files", billable=False, files=parts)
         return self._model(
             FileObject, self._json(response, "/files", billable=False), "/files", billable=False
         )
 
     async def retrieve_file(self, file_id: str) -> FileObject:
-        self._require("batches")
+        self.capabilities.require("batches")
         path = f"/files/{quote_id(file_id)}"
         response = await self._core.read("GET", path)
         return self._model(FileObject, self._json(response, path, billable=False), path, billable=False)
 
     async def file_content(self, file_id: str) -> bytes:
         """The whole content of a (small, JSONL) file such as a batch's output."""
-        self._require("batches")
+        self.capabilities.require("batches")
         response = await self._core.read("GET", f"/files/{quote_id(file_id)}/content")
         return response.content
 
@@ -276,7 +286,7 @@ class VideosClient:
         Raises:
             OutcomeUnknown: the batch may exist although no usable answer came back.
         """
-        self._require("batches")
+        self.capabilities.require("batches")
         body: dict[str, Any] = {
             "input_file_id": input_file_id,
             "endpoint": endpoint,
@@ -284,30 +294,34 @@ class VideosClient:
         }
         if metadata is not None:
             body["metadata"] = dict(metadata)
-        response = await self._core.post("/batches", billable=True, json_body=body)
+        with self._learning("batches"):
+            response = await self._core.post("/batches", billable=True, json_body=body)
         return self._model(Batch, self._json(response, "/batches", billable=True), "/batches", billable=True)
 
     async def retrieve_batch(self, batch_id: str) -> Batch:
-        self._require("batches")
+        self.capabilities.require("batches")
         path = f"/batches/{quote_id(batch_id)}"
         response = await self._core.read("GET", path)
         return self._model(Batch, self._json(response, path, billable=False), path, billable=False)
 
     async def cancel_batch(self, batch_id: str) -> Batch:
         """Ask the backend to cancel a batch. Not billable, not retried."""
-        self._require("batches")
+        self.capabilities.require("batches")
         path = f"/batches/{quote_id(batch_id)}/cancel"
         response = await self._core.post(path, billable=False)
         return self._model(Batch, self._json(response, path, billable=False), path, billable=False)
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _require(self, capability: str) -> None:
-        if not self.profile.supports(capability):
-            raise InvalidRequest(
-                f"The backend profile {self.profile.name!r} does not offer {capability!r}; "
-                "use a backend that does, or do without it."
-            )
+    @contextmanager
+    def _learning(self, capability: Capability, *, id_in_path: bool = False) -> Iterator[None]:
+        """Remember that `capability` is missing when the call inside answers so (the error
+        still propagates: nothing was started, and the caller decides what to do instead)."""
+        try:
+            yield
+        except APIStatusError as exc:
+            self.capabilities.learn(capability, exc, id_in_path=id_in_path)
+            raise
 
     def _encode_seconds(self, seconds: int | str) -> int | str:
         if self.profile.seconds_encoding == "string":

@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from sora_mcp.api.capabilities import ALL_CAPABILITIES, Capability, check_capabilities
 from sora_mcp.config import PROFILE_NAMES
 
-ALL_CAPABILITIES: frozenset[str] = frozenset(
-    {"list", "delete", "remix", "edits", "extensions", "characters", "variants", "batches"}
-)
-"""Every optional endpoint family the client knows. `create`, `retrieve` and downloading the
-`video` variant are the core every backend must have, so they are not capabilities."""
+__all__ = ["ALL_CAPABILITIES", "EMULATOR", "OPENAI", "PROFILES", "BackendProfile", "Capability"]
 
 # Statuses other servers use, mapped onto the four of the contract. Cancelled, expired and
 # deleted jobs will never produce a video, so for a caller waiting on one they are failures.
@@ -60,16 +57,19 @@ class BackendProfile:
     status_aliases: Mapping[str, str] = field(default_factory=lambda: _DEFAULT_STATUS_ALIASES)
     seconds_encoding: Literal["string", "int"] = "string"
     create_multipart_only: bool = False
-    capabilities: frozenset[str] = ALL_CAPABILITIES
+    capabilities: frozenset[Capability] = ALL_CAPABILITIES
+    """The optional endpoints this backend declares; `VideosClient.capabilities` adds what it
+    showed at run time."""
+
+    def __post_init__(self) -> None:
+        # A profile may be built from untyped data; a misspelt capability must not pass quietly.
+        object.__setattr__(self, "capabilities", check_capabilities(frozenset(self.capabilities)))
 
     def normalise_status(self, status: str) -> str:
         """The contract's status for whatever this backend sent; unknown values pass through
         (lower-cased) so a new status is visible rather than silently rewritten."""
         key = status.strip().lower()
         return self.status_aliases.get(key, key)
-
-    def supports(self, capability: str) -> bool:
-        return capability in self.capabilities
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """The header carrying `api_key` in this backend's style; empty when there is no key."""

@@ -96,13 +96,14 @@ class Batches:
     def choose_mode(self, mode: ModeChoice) -> BatchMode:
         """`auto` is native when the backend has the Batch API. Raises InvalidRequest for native
         on a backend without it."""
-        native = self.studio.client.profile.supports("batches")
+        capabilities = self.studio.client.capabilities
         if mode == "auto":
-            return "native" if native else "direct"
-        if mode == "native" and not native:
-            raise InvalidRequest(
-                f"The backend profile {self.studio.client.profile.name!r} has no Batch API; use "
-                "mode='direct' (sora-mcp then sends the items itself) or mode='auto'.",
+            return "native" if capabilities.has("batches") else "direct"
+        if mode == "native":
+            capabilities.require(
+                "batches",
+                "run a native batch",
+                advice="Use mode='direct' (sora-mcp then sends the items itself) or mode='auto'.",
                 param="mode",
                 code="unsupported",
             )

@@ -144,12 +144,9 @@ async def create_character(
         clip, info = await _cut(Path(video.files["video"]), start_seconds, seconds)
         check_clip_seconds(info.seconds, "The cut clip", param="seconds")
         source = f"{video.id} from {start_seconds:g} s for {seconds:g} s"
-    if not studio.client.profile.supports("characters"):
-        raise InvalidRequest(
-            f"The backend profile {studio.client.profile.name!r} offers no characters; describe the "
-            "subject in the prompt instead.",
-            param="name",
-        )
+    studio.client.capabilities.require(
+        "characters", "make characters", advice="Describe the subject in the prompt instead.", param="name"
+    )
     character = await studio.client.create_character(name=name, video=clip)
     record = CharacterRecord(
         id=character.id,

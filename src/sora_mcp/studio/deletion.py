@@ -52,7 +52,7 @@ async def delete_video(studio: Studio, key: str, *, delete_files: bool = False) 
         remote = "already_deleted"
     elif record.id is None:
         remote = "no_backend_id"
-    elif not studio.client.profile.supports("delete"):
+    elif not studio.client.capabilities.has("delete"):
         remote = "unsupported"
     else:
         try:

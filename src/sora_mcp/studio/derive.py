@@ -4,19 +4,26 @@ clip's frame.
 Each follows the Studio's money contract: every local check first (limits are counted along the
 registry's lineage, so a request the service would refuse is never sent), then one billable
 request through `Studio.submit` — intent before, id after, never retried.
+
+`FALLBACKS` is the one place that says what is done when a backend lacks an endpoint (as its
+profile declares, or as it showed by answering 404/405/501: `api/capabilities.py`); `attempt`
+runs a call with its declared fallback.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
 
 import anyio.to_thread
 from PIL import Image
 
 from sora_mcp import catalog
+from sora_mcp.api.capabilities import Capability
 from sora_mcp.errors import APIStatusError, InvalidRequest
 from sora_mcp.media.images import FitMode, PreparedImage, fit_image
 from sora_mcp.media.video import frame_at, probe
@@ -25,6 +32,46 @@ from sora_mcp.studio.characters import resolve_characters
 from sora_mcp.studio.lineage import ExtensionBudget, plan_extension
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.studio.studio import Studio
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """What is done instead when the backend lacks `capability`."""
+
+    capability: Capability
+    instead: str
+    """The substitute, as the tool's answer names it ("Sent as {instead} because …")."""
+
+
+FALLBACKS: Mapping[Capability, Fallback] = MappingProxyType(
+    {
+        # A remix re-renders the source with the new prompt: the nearest thing to an edit.
+        "edits": Fallback("edits", instead="a remix"),
+    }
+)
+
+
+async def attempt(
+    studio: Studio,
+    capability: Capability,
+    primary: Callable[[], Awaitable[T]],
+    fallback: Callable[[str], Awaitable[T]],
+) -> T:
+    """`primary()` while the backend has `capability`; otherwise — declared missing, learned
+    missing earlier, or shown missing by `primary`'s own refusal (nothing was started then) —
+    `fallback(why)`, where `why` is the sentence for the tool's answer."""
+    declared = FALLBACKS[capability]
+    capabilities = studio.client.capabilities
+    if capabilities.has(capability):
+        try:
+            return await primary()
+        except APIStatusError:
+            if capabilities.has(capability):
+                raise  # a refusal of this request, not a missing endpoint
+    reason = capabilities.why_missing(capability)
+    return await fallback(f"Sent as {declared.instead} because {reason}.")
 
 
 @dataclass(frozen=True)
@@ -82,7 +129,7 @@ async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Deri
     known = studio.registry.get_video(check_video_id(key))
     if known is not None:
         plan_extension(studio.registry, known, seconds)
-    _require(studio, "extensions", "extend videos")
+    studio.client.capabilities.require("extensions", "extend videos")
     source = await completed_source(studio, key)
     budget = plan_extension(studio.registry, source, seconds)
     assert source.id is not None  # completed_source guarantees a backend id
@@ -125,7 +172,6 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
     source = await completed_source(studio, key)
     assert source.id is not None  # completed_source guarantees a backend id
     source_id = source.id
-    profile = studio.client.profile
     cost = catalog.estimate_cost(source.model, source.size, source.seconds)
     estimate = studio.estimate_render(source.model, source.seconds)
     studio.check_budget(cost, f"edit of {source_id} ({source.seconds} s)")
@@ -142,32 +188,20 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
             estimated_cost_usd=cost,
         )
 
-    if profile.supports("edits") and "edits" not in studio.unavailable:
-        try:
-            record = await studio.submit(
-                intent("edit"), lambda: studio.client.edit_video(source_id, prompt=text)
-            )
-            return Derived(
-                record=record, relation="edit", estimated_cost_usd=cost, estimated_seconds=estimate
-            )
-        except APIStatusError as exc:
-            if not _endpoint_missing(exc):
-                raise
-            studio.unavailable.add("edits")
-            fallback = f"the backend has no /videos/edits endpoint (HTTP {exc.status_code})"
-    elif profile.supports("edits"):
-        fallback = "the backend showed earlier in this session that it has no /videos/edits endpoint"
-    else:
-        fallback = f"the backend profile {profile.name!r} has no edits endpoint"
-    _require(studio, "remix", "edit or remix videos")
-    record = await studio.submit(intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text))
-    return Derived(
-        record=record,
-        relation="remix",
-        estimated_cost_usd=cost,
-        estimated_seconds=estimate,
-        fallback=f"Sent as a remix because {fallback}.",
-    )
+    async def as_edit() -> Derived:
+        record = await studio.submit(intent("edit"), lambda: studio.client.edit_video(source_id, prompt=text))
+        return Derived(record=record, relation="edit", estimated_cost_usd=cost, estimated_seconds=estimate)
+
+    async def as_remix(why: str) -> Derived:
+        studio.client.capabilities.require("remix", "edit or remix videos")
+        record = await studio.submit(
+            intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text)
+        )
+        return Derived(
+            record=record, relation="remix", estimated_cost_usd=cost, estimated_seconds=estimate, fallback=why
+        )
+
+    return await attempt(studio, "edits", as_edit, as_remix)
 
 
 async def plan_generation(
@@ -249,17 +283,3 @@ async def frame_reference(
         return await anyio.to_thread.run_sync(grab), source
     except ValueError as exc:
         raise InvalidRequest(f"The frame of {source.id} cannot be read: {exc}", param="start_from") from exc
-
-
-def _endpoint_missing(exc: APIStatusError) -> bool:
-    """True when a refusal means the endpoint does not exist, not that the source is unknown."""
-    if exc.status_code == 405:
-        return True
-    return exc.status_code == 404 and exc.param != "video" and exc.code != "video_not_found"
-
-
-def _require(studio: Studio, capability: str, action: str) -> None:
-    # Checked before the intent is written: the client would refuse too, but only after.
-    profile = studio.client.profile
-    if not profile.supports(capability):
-        raise InvalidRequest(f"The backend profile {profile.name!r} cannot {action}; nothing was sent.")

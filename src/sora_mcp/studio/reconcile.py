@@ -58,7 +58,7 @@ async def reconcile(
 ) -> VideoRecord:
     """Attach the backend job that matches `record`, if one is found; otherwise leave it unknown
     (or, after GIVE_UP_SECONDS, settle it as failed with code `request_lost`). Never sends a POST."""
-    if not client.profile.supports("list"):
+    if not client.capabilities.has("list"):
         return registry.update_video(
             record.local_id,
             note="The backend cannot list jobs, so this lost request cannot be matched; check the "

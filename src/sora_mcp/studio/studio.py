@@ -92,9 +92,6 @@ class Studio:
         # One reconciliation at a time: two concurrent ones could attach two look-alike jobs to
         # the same lost request.
         self._reconciling = anyio.Lock()
-        self.unavailable: set[str] = set()
-        """Optional endpoints the backend turned out to lack this session (e.g. "edits"), so
-        they are not tried again."""
         # Estimates shown to the model must match what will really happen: the emulator renders
         # `speed` times faster than the service it imitates.
         self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
