@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import stat
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
+from PIL import Image
 
+from sora_mcp.api.client import VideosClient
+from sora_mcp.emulator.store import EmulatorStore
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.files import atomic_output, atomic_write_bytes, confine, safe_filename
+from sora_mcp.files import PRIVATE_FILE_MODE, atomic_output, atomic_write_bytes, confine, safe_filename
+from sora_mcp.media.video import probe, write_h264
 
 
 @pytest.fixture
@@ -133,3 +140,60 @@ def test_an_unknown_variant_is_refused() -> None:
     with pytest.raises(InvalidRequest) as caught:
         safe_filename("video_1", "exe")
     assert caught.value.param == "variant"
+
+
+# ---- one atomic writer for downloads, media and the emulator store --------------------------
+
+_renames: list[tuple[str, str]] | None = None
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _renames is not None and event == "os.rename":
+        _renames.append((str(args[0]), str(args[1])))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def renames() -> Iterator[list[tuple[str, str]]]:
+    """Every rename made while the test runs (os.replace raises the `os.rename` audit event)."""
+    global _renames
+    _renames = []
+    try:
+        yield _renames
+    finally:
+        _renames = None
+
+
+def _written_by_the_one_writer(dest: Path, renames: list[tuple[str, str]]) -> None:
+    (source,) = [src for src, dst in renames if Path(dst) == dest]
+    assert Path(source).parent == dest.parent
+    assert Path(source).name.startswith(f".{dest.name}.") and source.endswith(".part")
+    assert stat.S_IMODE(dest.stat().st_mode) == PRIVATE_FILE_MODE
+    assert [p for p in dest.parent.iterdir() if p.name.endswith(".part")] == []
+
+
+@pytest.mark.anyio
+async def test_downloads_media_and_the_emulator_store_all_write_through_the_one_atomic_writer(
+    tmp_path: Path, renames: list[tuple[str, str]]
+) -> None:
+    store = EmulatorStore(tmp_path / "emulator")
+    store.save_input("ref.png", b"png bytes")
+    _written_by_the_one_writer(store.input_path("ref.png"), renames)
+
+    clip = tmp_path / "media" / "clip.mp4"
+    write_h264(clip, [Image.new("RGB", (32, 32), "red")] * 4, width=32, height=32, fps=8)
+    _written_by_the_one_writer(clip, renames)
+    assert probe(clip).seconds == pytest.approx(0.5)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"x" * 1000
+
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=body()))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://backend/v1") as http:
+        dest = tmp_path / "downloads" / "video_1.mp4"
+        await VideosClient(http).download_content("video_1", dest)
+    _written_by_the_one_writer(dest, renames)
+    assert dest.stat().st_size == 4000

@@ -29,34 +29,69 @@ _RESERVED_STEMS = frozenset(
 )
 
 
-def atomic_write_bytes(dest: Path, data: bytes) -> None:
+PRIVATE_FILE_MODE = 0o600
+"""Every file sora-mcp writes is owner-only: videos, registry exports and batch inputs may hold
+prompts and references the user did not mean to share with other accounts on the machine."""
+
+
+def atomic_write_bytes(dest: Path, data: bytes, *, make_parents: bool = False) -> None:
     """Write `data` to `dest` atomically and durably (see `atomic_output`)."""
-    with atomic_output(dest) as out:
+    with atomic_output(dest, make_parents=make_parents) as out:
         out.write(data)
 
 
 @contextmanager
-def atomic_output(dest: Path) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces `dest` only if the block completes.
+def atomic_output(dest: Path, *, make_parents: bool = False) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces `dest` only if the block completes (see `atomic_path`)."""
+    with atomic_path(dest, make_parents=make_parents) as temp, temp.open("wb") as out:
+        yield out
 
-    The temporary file lives in `dest`'s folder (so the final rename is atomic), is created
-    owner-only (0600), and is fsynced before the rename; the folder is fsynced after it. If the
-    block raises, the temporary file is removed and `dest` is untouched. `dest`'s folder must
-    already exist.
+
+@contextmanager
+def atomic_path(dest: Path, *, make_parents: bool = False) -> Iterator[Path]:
+    """Yield the path of an empty temporary file that replaces `dest` only if the block completes.
+
+    For writers that open the file by name themselves (PyAV, Pillow). The one atomic writer:
+    the temporary file lives in `dest`'s folder (so the final rename is atomic) and is
+    owner-only; on success it is fsynced, renamed over `dest` and the folder fsynced
+    (`commit_temp`). If the block raises, the temporary file is removed and `dest` is untouched.
+    Without `make_parents`, `dest`'s folder must already exist.
     """
     dest = Path(dest)
-    # Keep the temporary name within file-name limits however long `dest`'s name is.
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:100]}.", suffix=".part")
-    tmp = Path(tmp_name)
+    if make_parents:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = new_temp(dest)
     try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
+        yield temp
+        commit_temp(temp, dest)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+
+
+def new_temp(dest: Path) -> Path:
+    """An empty owner-only temporary file beside `dest`, named `.<dest name>.<random>.part`.
+
+    The building block of `atomic_path`, for writers that cannot run inside a `with` block in
+    one thread (the streaming download writes asynchronously): fill it, then `commit_temp`, or
+    unlink it on failure.
+    """
+    # Keep the temporary name within file-name limits however long `dest`'s name is.
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:100]}.", suffix=".part")
+    os.close(fd)
+    return Path(name)
+
+
+def commit_temp(temp: Path, dest: Path, *, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Make the finished `temp` durable as `dest`: fsync its content, set `mode`, rename it over
+    `dest`, then fsync the folder so the rename itself survives a power cut."""
+    fd = os.open(temp, os.O_RDWR)  # read-write: Windows refuses fsync on a read-only handle
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(temp, mode)
+    os.replace(temp, dest)
     _fsync_directory(dest.parent)
 
 

@@ -17,16 +17,16 @@ No background task ever runs: a job's status, progress and timestamps are comput
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from sora_mcp.files import atomic_write_bytes
 
 ASSET_LIFETIME_SECONDS = 3600
 # The first tenth of a render is spent queued, as the real service tended to report.
@@ -187,19 +187,6 @@ def new_id(prefix: str, hex_chars: int = 48) -> str:
     return prefix + secrets.token_hex(hex_chars // 2)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary sibling and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 _R = TypeVar("_R", bound=_Stored)
 
 
@@ -217,7 +204,9 @@ class EmulatorStore:
         return self.root / folder / f"{object_id}{suffix}"
 
     def _save(self, folder: str, record: _Stored) -> None:
-        write_atomic(self._path(folder, record.id), record.model_dump_json().encode())
+        atomic_write_bytes(
+            self._path(folder, record.id), record.model_dump_json().encode(), make_parents=True
+        )
 
     def _load(self, folder: str, object_id: str, cls: type[_R]) -> _R | None:
         if not is_valid_id(object_id):
@@ -263,12 +252,12 @@ class EmulatorStore:
         return self.root / "inputs" / name
 
     def save_input(self, name: str, data: bytes) -> None:
-        write_atomic(self.input_path(name), data)
+        atomic_write_bytes(self.input_path(name), data, make_parents=True)
 
     # -- characters --------------------------------------------------------------------------
 
     def save_character(self, record: CharacterRecord, clip: bytes) -> None:
-        write_atomic(self._path("characters", record.id, ".mp4"), clip)
+        atomic_write_bytes(self._path("characters", record.id, ".mp4"), clip, make_parents=True)
         self._save("characters", record)
 
     def get_character(self, character_id: str) -> CharacterRecord | None:
@@ -278,7 +267,7 @@ class EmulatorStore:
 
     def save_file(self, record: FileRecord, content: bytes) -> None:
         # Content first: a record on disk always has its bytes.
-        write_atomic(self.file_content_path(record.id), content)
+        atomic_write_bytes(self.file_content_path(record.id), content, make_parents=True)
         self._save("files", record)
 
     def get_file(self, file_id: str) -> FileRecord | None:

@@ -3,7 +3,7 @@ write H.264 MP4, every write atomic.
 
 The emulator renders with this module, the server inspects downloads with it, and the tests
 check both against it, so "what is in this file" has one answer. Every writer goes through
-`atomic_output`: a crash never leaves a half-written file under the final name.
+`files.atomic_path`: a crash never leaves a half-written file under the final name.
 
 Every MP4 written here is H.264 (libx264, preset ultrafast, yuv420p) with one frame per tick
 of a `1/fps` time base, so the container duration is exactly `frames / fps`.
@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import os
 import queue
-import secrets
 import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,8 @@ import av
 import av.container
 import av.video.stream
 from PIL import Image
+
+from sora_mcp.files import atomic_path
 
 T = TypeVar("T")
 
@@ -187,7 +187,7 @@ def render_thumbnail(video: Path, dest: Path) -> None:
     """
     image = frame_at(video, probe(video).seconds / 2)
     image.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE), Image.Resampling.LANCZOS)
-    with atomic_output(dest) as tmp:
+    with atomic_path(dest, make_parents=True) as tmp:
         image.save(tmp, format="WEBP", quality=80)
 
 
@@ -214,7 +214,7 @@ def render_spritesheet(video: Path, dest: Path) -> None:
                 small = frame.reformat(width=tile[0], height=tile[1], format="rgb24", interpolation="AREA")
                 sheet.paste(to_image(small), ((placed % columns) * tile[0], (placed // columns) * tile[1]))
                 placed += 1
-    with atomic_output(dest) as tmp:
+    with atomic_path(dest, make_parents=True) as tmp:
         sheet.save(tmp, format="JPEG", quality=80)
 
 
@@ -250,7 +250,7 @@ def write_h264(
     count = 0
     yuv = (_to_yuv(item, width, height) for item in frames)
     with (
-        atomic_output(dest) as tmp,
+        atomic_path(dest, make_parents=True) as tmp,
         av.open(str(tmp), "w", format="mp4") as container,
         _made_ahead(yuv, _FRAMES_AHEAD) as ready,
     ):
@@ -273,19 +273,6 @@ def check_even_size(width: int, height: int) -> None:
     """Raises ValueError unless both dimensions are positive and even (H.264 yuv420p)."""
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError(f"video size must be positive and even for H.264 yuv420p, got {width}x{height}")
-
-
-@contextlib.contextmanager
-def atomic_output(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `dest`; on success it replaces `dest`, on error it is
-    removed. Writers must name their format explicitly: the temporary suffix is `.part`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -370,7 +357,7 @@ def _can_copy_packets(parts: Sequence[Path]) -> bool:
 
 def _join_packets(parts: Sequence[Path], dest: Path) -> None:
     with (
-        atomic_output(dest) as tmp,
+        atomic_path(dest, make_parents=True) as tmp,
         av.open(str(tmp), "w", format="mp4") as out,
         _open_video(parts[0]) as (_head, template),
     ):
