@@ -76,15 +76,17 @@ class Capabilities:
         """Refuse, before anything is sent, a call the backend cannot serve.
 
         Raises:
-            InvalidRequest: `capability` is missing; the message says why, that nothing was sent,
-                and `advice` (what to do instead) when given.
+            InvalidRequest: `capability` is missing (code `unsupported`); the message says why,
+                that nothing was sent, and `advice` (what to do instead) when given.
         """
         why = self.why_missing(capability)
         if why is None:
             return
         what = action or f"use {capability}"
         tail = f" {advice}" if advice else ""
-        raise InvalidRequest(f"The backend cannot {what}: {why}; nothing was sent.{tail}", param=param)
+        raise InvalidRequest(
+            f"The backend cannot {what}: {why}; nothing was sent.{tail}", param=param, code="unsupported"
+        )
 
     def summary(self) -> dict[str, str | None]:
         """Every capability and why it is missing (None: available), for display."""

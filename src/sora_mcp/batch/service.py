@@ -1,10 +1,10 @@
 """Batches: many clips in one call, every item remembered from before its request is sent.
 
-A batch is planned completely first (`batch_plan.py`: every item checked, images prepared, all
+A batch is planned completely first (`plan.py`: every item checked, images prepared, all
 problems reported at once), then sent one of two ways:
 
-- native: the JSONL goes to the Files API and one `POST /batches` starts every item; the video
-  ids arrive with the batch's output and error files, when it ends.
+- native (`native.py`): the JSONL goes to the Files API and one `POST /batches` starts every
+  item; the video ids arrive with the batch's output and error files, when it ends.
 - direct: the items wait in the registry as "pending" videos and `BatchRunner` sends them one
   `POST /videos` each, a few at a time, within rate limits; a restart resumes the queue.
 
@@ -15,73 +15,41 @@ local id of the item's VideoRecord), so a later session can show, follow and dow
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 import anyio.to_thread
 
-from sora_mcp.api.models import BATCH_TERMINAL_STATUSES, Batch, RequestCounts
-from sora_mcp.batch.jsonl import ENDPOINT, ResultLine, parse_results, render_requests
+from sora_mcp.api.models import BATCH_TERMINAL_STATUSES, RequestCounts
+from sora_mcp.batch.jsonl import render_requests
+from sora_mcp.batch.native import NativeBatches
 from sora_mcp.batch.plan import BatchPlan
 from sora_mcp.batch.runner import BatchRunner
-from sora_mcp.errors import (
-    APIConnectionError,
-    APIError,
-    InvalidRequest,
-    OutcomeUnknown,
-    RateLimitError,
-    ServerError,
-    SoraError,
+from sora_mcp.batch.state import (
+    ACTIVE_STATUSES,
+    BatchProgress,
+    BatchState,
+    load_items,
+    load_state,
+    new_batch,
+    record_items,
 )
+from sora_mcp.errors import InvalidRequest, SoraError
 from sora_mcp.files import atomic_write_bytes
 from sora_mcp.registry.records import BatchMode, BatchRecord, VideoRecord
 from sora_mcp.studio.studio import Studio
 
+__all__ = ["ACTIVE_STATUSES", "PRICE_NOTE", "BatchProgress", "BatchState", "Batches", "ModeChoice"]
+
 ModeChoice = Literal["auto", "native", "direct"]
-ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "submitting", "queued", "in_progress"})
-"""Item states that will still change by themselves ("unknown" waits for reconciliation)."""
 PRICE_NOTE = (
     "Estimated from list prices per second of output. Backends may price batch requests lower, "
     "but that is not guaranteed, so no discount is assumed."
 )
-# Seconds between progress notifications during a wait (real seconds while the local queue
-# sends, clock seconds between polls of a native batch).
+# Real seconds between progress notifications while the local queue sends.
 _HEARTBEAT = 5.0
-_EPSILON = 1e-3
-_POLL_FIRST, _POLL_GROWTH, _POLL_MAX = 1.0, 1.5, 20.0
-
-BatchProgress = Callable[["BatchState", float], Awaitable[None]]
-"""Called with (the batch as it stands, seconds elapsed since the wait began)."""
-
-
-@dataclass
-class BatchState:
-    """A batch and its items (custom_id → video record) as they stand."""
-
-    record: BatchRecord
-    items: dict[str, VideoRecord]
-    backend_counts: RequestCounts | None = None
-    """The backend's own counts while a native batch runs (its items have no ids yet)."""
-    problems: list[str] = field(default_factory=list)
-    """Items that could not be refreshed or downloaded this time; the others are unaffected."""
-
-    @property
-    def totals(self) -> dict[str, int]:
-        return dict(Counter(record.status for record in self.items.values()))
-
-    @property
-    def cost_so_far(self) -> float:
-        return round(sum(r.estimated_cost_usd for r in self.items.values() if r.status == "completed"), 2)
-
-    @property
-    def still_running(self) -> bool:
-        if self.record.mode == "native" and self.record.id is not None and self.record.finished_at is None:
-            return True
-        return any(record.status in ACTIVE_STATUSES for record in self.items.values())
 
 
 class Batches:
@@ -90,6 +58,7 @@ class Batches:
     def __init__(self, studio: Studio, runner: BatchRunner) -> None:
         self.studio = studio
         self.runner = runner
+        self.native = NativeBatches(studio)
 
     # ---- modes ---------------------------------------------------------------------------
 
@@ -105,7 +74,6 @@ class Batches:
                 "run a native batch",
                 advice="Use mode='direct' (sora-mcp then sends the items itself) or mode='auto'.",
                 param="mode",
-                code="unsupported",
             )
         return mode
 
@@ -131,97 +99,27 @@ class Batches:
         await anyio.to_thread.run_sync(_write_private, input_path, content)
         if mode == "direct":
             return self._submit_direct(plan, local_id, input_path)
-        return await self._submit_native(plan, local_id, input_path, content)
-
-    def _new_batch(self, plan: BatchPlan, local_id: str, mode: BatchMode, **fields: Any) -> BatchRecord:
-        now = self.studio.clock.now()
-        return BatchRecord(
-            local_id=local_id,
-            backend=self.studio.settings.backend_label,
-            mode=mode,
-            created_at=now,
-            updated_at=now,
-            estimated_cost_usd=plan.total_cost,
-            **fields,
-        )
-
-    def _record_items(self, plan: BatchPlan, batch_id: str, status: str, note: str) -> dict[str, str]:
-        items: dict[str, str] = {}
-        for item in plan.items:
-            intent = self.studio.new_intent(
-                model=item.plan.model,
-                prompt=item.plan.prompt,
-                size=item.plan.size,
-                seconds=item.plan.seconds,
-                image_reference=item.plan.image.source if item.plan.image else item.file_id,
-                estimated_cost_usd=item.plan.cost_per_clip,
-                batch_id=batch_id,
-                custom_id=item.custom_id,
-                status=status,
-                note=note,
-            )
-            items[item.custom_id] = self.studio.registry.record_intent(intent).local_id
-        return items
+        return await self.native.submit(plan, local_id, input_path, content)
 
     def _submit_direct(self, plan: BatchPlan, local_id: str, input_path: Path) -> BatchState:
         # Items first, then the batch that points to them: a crash in between leaves unsent
         # "pending" records that no runner picks up, never a batch with missing items.
-        items = self._record_items(
-            plan, local_id, "pending", "Waiting in sora-mcp's batch queue (not sent yet)."
+        items = record_items(
+            self.studio, plan, local_id, "pending", "Waiting in sora-mcp's batch queue (not sent yet)."
         )
         record = self.studio.registry.put_batch(
-            self._new_batch(
-                plan, local_id, "direct", status="in_progress", items=items, input_path=str(input_path)
+            new_batch(
+                self.studio,
+                plan,
+                local_id,
+                "direct",
+                status="in_progress",
+                items=items,
+                input_path=str(input_path),
             )
         )
         self.runner.enqueue(record)
-        return self._state(record)
-
-    async def _submit_native(
-        self, plan: BatchPlan, local_id: str, input_path: Path, content: bytes
-    ) -> BatchState:
-        registry = self.studio.registry
-        client = self.studio.client
-        try:
-            uploaded = await client.upload_file(content=content, filename=input_path.name, purpose="batch")
-        except BaseException:
-            await anyio.Path(input_path).unlink(missing_ok=True)
-            raise
-        items = self._record_items(plan, local_id, "submitting", "Sent in a native batch.")
-        record = registry.put_batch(
-            self._new_batch(
-                plan,
-                local_id,
-                "native",
-                status="submitting",
-                items=items,
-                input_path=str(input_path),
-                input_file_id=uploaded.id,
-            )
-        )
-        try:
-            batch = await client.create_batch(
-                input_file_id=uploaded.id, endpoint=ENDPOINT, metadata={"sora_mcp_batch": local_id}
-            )
-        except OutcomeUnknown as exc:
-            note = f"The batch request's answer was lost; the batch may exist. Never resubmitted. ({exc})"
-            for item_id in items.values():
-                registry.update_video(item_id, status="unknown", note=note)
-            registry.update_batch(local_id, status="unknown", note=note)
-            raise OutcomeUnknown(
-                f"{exc} The batch is recorded as {local_id} with status 'unknown'; do not resubmit it.",
-                request_id=exc.request_id,
-            ) from exc
-        except APIError as exc:
-            for item_id in items.values():
-                registry.discard_intent(item_id)
-            registry.update_batch(local_id, status="failed", items={}, note=f"Refused by the backend: {exc}")
-            raise
-        note = f"Queued in native batch {batch.id}; its video id arrives when the batch completes."
-        for item_id in items.values():
-            registry.update_video(item_id, status="queued", note=note)
-        record = registry.update_batch(local_id, id=batch.id, status=batch.status)
-        return self._state(record, counts=batch.request_counts)
+        return load_state(self.studio.registry, record)
 
     # ---- following ------------------------------------------------------------------------
 
@@ -260,13 +158,13 @@ class Batches:
             if wait_seconds > 0:
                 await self._await_sends(record, deadline, report)
         elif record.id is not None and record.finished_at is None:
-            batch = await self._poll_native(record, deadline, report)
+            batch = await self.native.poll(record, deadline, report)
             if batch.status in BATCH_TERMINAL_STATUSES:
-                record = await self._read_results(record, batch)
+                record = await self.native.read_results(record, batch)
             else:
                 record = self.studio.registry.update_batch(record.local_id, status=batch.status)
                 counts = batch.request_counts
-        state = self._state(record, counts=counts)
+        state = load_state(self.studio.registry, record, counts=counts)
         await self._finish_items(state, deadline if wait_seconds > 0 else None, report)
         state = self._settle(state)
         if wait_seconds > 0:
@@ -281,40 +179,12 @@ class Batches:
         clock = self.studio.clock
         while self.runner.running and clock.now() < deadline:
             changed = self.runner.change_event()
-            state = self._state(record)
+            state = load_state(self.studio.registry, record)
             if not any(self.runner.holds(r.local_id) for r in state.items.values()):
                 return
             with anyio.move_on_after(_HEARTBEAT):
                 await changed.wait()
-            await report(self._state(record))
-
-    async def _poll_native(
-        self, record: BatchRecord, deadline: float, report: Callable[[BatchState], Awaitable[None]]
-    ) -> Batch:
-        assert record.id is not None
-        clock = self.studio.clock
-        client = self.studio.client
-        batch = await client.retrieve_batch(record.id)
-        interval = _POLL_FIRST
-        while (
-            batch.status not in BATCH_TERMINAL_STATUSES and (remaining := deadline - clock.now()) > _EPSILON
-        ):
-            state = self._state(record, counts=batch.request_counts)
-            await report(state)
-            # Long pauses between polls are cut into heartbeats so the caller hears from us.
-            pause = min(interval, remaining)
-            while pause > _EPSILON:
-                step = min(pause, _HEARTBEAT)
-                await clock.sleep(step)
-                pause -= step
-                if pause > _EPSILON:
-                    await report(state)
-            interval = min(interval * _POLL_GROWTH, _POLL_MAX)
-            try:
-                batch = await client.retrieve_batch(record.id)
-            except (RateLimitError, ServerError, APIConnectionError):
-                continue  # already retried by the client; the next poll may fare better
-        return batch
+            await report(load_state(self.studio.registry, record))
 
     async def _finish_items(
         self, state: BatchState, deadline: float | None, report: Callable[[BatchState], Awaitable[None]]
@@ -349,68 +219,10 @@ class Batches:
             except SoraError as exc:
                 state.problems.append(f"{custom_id}: {exc}")
 
-    async def _read_results(self, record: BatchRecord, batch: Batch) -> BatchRecord:
-        """Record what a finished native batch made of each item, once."""
-        results: dict[str, ResultLine] = {}
-        for file_id in (batch.output_file_id, batch.error_file_id):
-            if file_id is not None:
-                content = await self.studio.client.file_content(file_id)
-                results.update(parse_results(content.decode("utf-8", errors="replace")))
-        for custom_id, local_id in record.items.items():
-            item = self.studio.registry.get_video(local_id)
-            if item is not None and item.id is None and item.status in ("queued", "submitting"):
-                self._record_result(local_id, results.get(custom_id), batch)
-        note = record.note
-        if batch.status != "completed":
-            note = f"The batch ended {batch.status}." + (f" Errors: {batch.errors}" if batch.errors else "")
-        return self.studio.registry.update_batch(
-            record.local_id,
-            status=batch.status,
-            output_file_id=batch.output_file_id,
-            error_file_id=batch.error_file_id,
-            finished_at=self.studio.clock.now(),
-            note=note,
-        )
-
-    def _record_result(self, local_id: str, line: ResultLine | None, batch: Batch) -> None:
-        registry = self.studio.registry
-        video = line.video if line is not None else None
-        if line is None or video is None:
-            code = line.error_code if line is not None else None
-            message = line.error_message if line is not None else None
-            registry.update_video(
-                local_id,
-                status="failed",
-                error_code=code or f"batch_{batch.status}",
-                error_message=message or f"The batch ended {batch.status} without a result for this item.",
-                note=None,
-            )
-            return
-        status = self.studio.client.profile.normalise_status(video.status)
-        if status not in ("queued", "in_progress", "completed", "failed"):
-            status = "in_progress"
-        registry.record_submitted(
-            local_id,
-            video_id=video.id,
-            status=status,
-            progress=100 if status == "completed" else int(video.progress or 0),
-            remote_created_at=video.created_at,
-        )
-        error = video.error
-        registry.update_video(
-            local_id,
-            completed_at=video.completed_at,
-            expires_at=video.expires_at,
-            error_code=(error.code if error else None) or (line.error_code if status == "failed" else None),
-            error_message=(error.message if error else None)
-            or (line.error_message if status == "failed" else None),
-            note=None,
-        )
-
     def _settle(self, state: BatchState) -> BatchState:
         """Re-read the items and, for a direct batch whose items are all final, mark it completed."""
         record = state.record
-        items = self._items(record)
+        items = load_items(self.studio.registry, record)
         if record.mode == "direct":
             active = any(r.status in ACTIVE_STATUSES for r in items.values())
             if not active and record.finished_at is None:
@@ -424,16 +236,6 @@ class Batches:
         return BatchState(
             record=record, items=items, backend_counts=state.backend_counts, problems=state.problems
         )
-
-    def _items(self, record: BatchRecord) -> dict[str, VideoRecord]:
-        found = {
-            custom_id: self.studio.registry.get_video(local_id)
-            for custom_id, local_id in record.items.items()
-        }
-        return {custom_id: rec for custom_id, rec in found.items() if rec is not None}
-
-    def _state(self, record: BatchRecord, *, counts: RequestCounts | None = None) -> BatchState:
-        return BatchState(record=record, items=self._items(record), backend_counts=counts)
 
 
 def _write_private(path: Path, content: bytes) -> None:

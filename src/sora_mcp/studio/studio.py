@@ -9,7 +9,6 @@ request whose outcome is unknown.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,22 +27,21 @@ from sora_mcp.clock import Clock
 from sora_mcp.config import Settings
 from sora_mcp.errors import (
     APIError,
-    APIStatusError,
-    AssetExpired,
     InvalidRequest,
     NotFoundError,
     OutcomeUnknown,
-    RateLimitError,
     SoraError,
 )
-from sora_mcp.files import safe_filename
 from sora_mcp.media.images import FitMode, PreparedImage, prepare_image
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.budget import Budget, check_budget
+from sora_mcp.studio.downloads import Downloads, has_file
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.studio.reconcile import needs_reconciling
 from sora_mcp.studio.reconcile import reconcile as find_lost_job
+from sora_mcp.studio.submission import submit_once
+from sora_mcp.studio.tracking import absorb, adopt
 
 __all__ = [
     "ClipPlan",
@@ -88,6 +86,9 @@ class Studio:
         self.registry = registry
         self.clock = clock
         self._fetch_http = fetch_http
+        self.downloads = Downloads(
+            client=client, registry=registry, clock=clock, output_dir=settings.output_dir
+        )
         self.budget = Budget(daily_usd=settings.budget_daily_usd, per_call_usd=settings.budget_per_call_usd)
         # One reconciliation at a time: two concurrent ones could attach two look-alike jobs to
         # the same lost request.
@@ -186,63 +187,13 @@ class Studio:
     async def submit(
         self, intent: VideoRecord, send: Callable[[], Awaitable[Video]], *, keep_refused: bool = False
     ) -> VideoRecord:
-        """Send ONE billable request: record the intent, call `send` once, record the id.
-
-        `intent` may already be stored (e.g. a queued batch item); otherwise it is stored first.
-        With `keep_refused`, a refused request leaves the record as 'failed' with the backend's
-        error code (batch items must be reported) instead of discarding it — or as 'pending' after
-        a 429, which is a refusal to process that may be sent again after Retry-After.
+        """Send ONE billable request under the money contract (`submission.submit_once`).
 
         Raises:
             OutcomeUnknown: the answer was lost; the record is left as 'unknown', never resent.
             APIError: the backend refused; the intent is discarded (no job, no charge).
         """
-        if self.registry.get_video(intent.local_id) is None:
-            self.registry.record_intent(intent)
-        elif intent.status != "submitting":
-            intent = self.registry.update_video(intent.local_id, status="submitting")
-        try:
-            video = await send()
-        except OutcomeUnknown as exc:
-            self.registry.update_video(
-                intent.local_id,
-                status="unknown",
-                note="The request was sent but its answer was lost; a job may exist. It will be "
-                f"reconciled from the backend's job list, never resubmitted. ({exc})",
-            )
-            raise OutcomeUnknown(
-                f"{exc} The intent is recorded as {intent.local_id} with status 'unknown'; do not "
-                "resubmit — check list_videos later.",
-                request_id=exc.request_id,
-            ) from exc
-        except RateLimitError:
-            # 429 means the request was not processed: no job exists, so the item may be sent
-            # again later — by a caller that waits as asked, never by this method.
-            if keep_refused:
-                self.registry.update_video(intent.local_id, status="pending")
-            else:
-                self.registry.discard_intent(intent.local_id)
-            raise
-        except APIError as exc:
-            # The backend definitely refused: no job, no charge. Keep no phantom record.
-            if keep_refused:
-                self.registry.update_video(
-                    intent.local_id,
-                    status="failed",
-                    error_code=getattr(exc, "code", None) or type(exc).__name__,
-                    error_message=str(exc),
-                )
-            else:
-                self.registry.discard_intent(intent.local_id)
-            raise
-        record = self.registry.record_submitted(
-            intent.local_id,
-            video_id=video.id,
-            status=video.status,
-            progress=video.progress or 0,
-            remote_created_at=video.created_at,
-        )
-        return self._absorb(record, video)
+        return await submit_once(self.registry, intent, send, keep_refused=keep_refused)
 
     # ---- follow ---------------------------------------------------------------------------
 
@@ -261,7 +212,13 @@ class Studio:
         """Fetch the latest status; download the files of a newly completed video."""
         record = self.registry.get_video(check_video_id(key))
         if record is None:
-            record = await self._adopt(key)
+            record = await adopt(
+                key,
+                client=self.client,
+                registry=self.registry,
+                clock=self.clock,
+                backend=self.settings.backend_label,
+            )
         if record.id is None and needs_reconciling(record, self.clock.now()):
             record = await self.reconcile(record)
         if record.id is None or record.status == "deleted":
@@ -277,57 +234,8 @@ class Studio:
             record = await self._auto_download(record)
         return record
 
-    async def _adopt(self, video_id: str) -> VideoRecord:
-        """A video made outside this registry: fetch it and start remembering it."""
-        try:
-            video = await self.client.retrieve_video(video_id)
-        except NotFoundError as exc:
-            raise InvalidRequest(
-                f"No video {video_id!r} in the registry or on the backend. Use list_videos.",
-                param="video_id",
-                code="unknown_video",
-            ) from exc
-        now = self.clock.now()
-        seconds = _wire_seconds(video) or 0
-        record = VideoRecord(
-            local_id=uuid.uuid4().hex,
-            backend=self.settings.backend_label,
-            model=video.model or "unknown",
-            prompt=video.prompt or "",
-            size=video.size or "unknown",
-            seconds=seconds,
-            created_at=now,
-            updated_at=now,
-            note="Adopted: made outside this registry.",
-        )
-        self.registry.record_intent(record)
-        record = self.registry.record_submitted(
-            record.local_id,
-            video_id=video.id,
-            status=video.status,
-            progress=video.progress or 0,
-            remote_created_at=video.created_at,
-        )
-        return self._absorb(record, video)
-
     def _absorb(self, record: VideoRecord, video: Video) -> VideoRecord:
-        """Copy what the backend said into the registry."""
-        changes: dict[str, Any] = {
-            "status": video.status
-            if video.status in ("queued", "in_progress", "completed", "failed")
-            else record.status,
-            "progress": 100 if video.status == "completed" else int(video.progress or 0),
-            "completed_at": video.completed_at,
-            "expires_at": video.expires_at,
-        }
-        if video.error is not None:
-            changes["error_code"] = video.error.code
-            changes["error_message"] = video.error.message
-        seconds = _wire_seconds(video)
-        if seconds is not None:
-            # An extension's `seconds` is the stitched total, known for sure only from the answer.
-            changes["seconds"] = seconds
-        return self.registry.update_video(record.local_id, **changes)
+        return absorb(self.registry, record, video)
 
     async def wait(
         self,
@@ -417,7 +325,7 @@ class Studio:
             AssetExpired: the backend's files are gone and no local copy exists.
         """
         record = self.get_record(key)
-        if _has_file(record):
+        if has_file(record):
             return record
         if record.status != "completed":
             record = await self.refresh(record.local_id, auto_download=False)
@@ -428,18 +336,12 @@ class Studio:
                 param="video_id",
                 code="not_completed",
             )
-        if not _has_file(record):
+        if not has_file(record):
             record, _ = await self.download(record.local_id, ("video",))
         return record
 
     async def _auto_download(self, record: VideoRecord) -> VideoRecord:
-        if record.status != "completed" or "video" in record.files:
-            return record
-        try:
-            return (await self.download(record.local_id, ("video", "thumbnail")))[0]
-        except (APIError, AssetExpired) as exc:
-            log.warning("automatic download of %s failed: %s", record.id, exc)
-            return self.registry.update_video(record.local_id, note=f"Automatic download failed: {exc}")
+        return await self.downloads.automatic(record)
 
     async def download(self, key: str, variants: Sequence[Variant]) -> tuple[VideoRecord, dict[str, Path]]:
         """Fetch variants of a completed video into the output folder (atomic writes).
@@ -448,42 +350,4 @@ class Studio:
             InvalidRequest: the video is not completed.
             AssetExpired: the backend's files are gone.
         """
-        record = self.get_record(key)
-        if record.status != "completed" or record.id is None:
-            raise InvalidRequest(
-                f"Video {key} is {record.status}, not completed; call get_video with wait_seconds first.",
-                param="video_id",
-                code="not_completed",
-            )
-        expired = record.expires_at is not None and record.expires_at < self.clock.now()
-        self.settings.output_dir.mkdir(parents=True, exist_ok=True)
-        paths: dict[str, Path] = {}
-        for variant in variants:
-            dest = self.settings.output_dir / safe_filename(record.id, variant)
-            try:
-                await self.client.download_content(record.id, dest, variant=variant)
-            except (NotFoundError, APIStatusError) as exc:
-                if expired or (isinstance(exc, APIStatusError) and exc.status_code in (404, 410)):
-                    raise AssetExpired(
-                        f"The {variant} of {record.id} is no longer available on the backend "
-                        f"(expires_at={record.expires_at}). Files already saved: {record.files or 'none'}."
-                    ) from exc
-                raise
-            paths[variant] = dest
-        files = {**record.files, **{k: str(v) for k, v in paths.items()}}
-        record = self.registry.update_video(record.local_id, files=files)
-        return record, paths
-
-
-def _wire_seconds(video: Video) -> int | None:
-    """The video's `seconds` as a whole number, or None if absent or not a number."""
-    try:
-        value = float(video.seconds) if video.seconds is not None else math.nan
-    except ValueError:
-        return None
-    return round(value) if math.isfinite(value) and value >= 0 else None
-
-
-def _has_file(record: VideoRecord) -> bool:
-    path = record.files.get("video")
-    return record.status == "completed" and path is not None and Path(path).is_file()
+        return await self.downloads.fetch(self.get_record(key), variants, asked_as=key)
