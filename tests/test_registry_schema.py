@@ -59,7 +59,10 @@ def test_a_registry_written_by_the_released_version_opens_migrated_with_every_re
     assert native is not None and native.items == {"shot-1": "n1", "shot-2": "n2"}
     assert named is not None and named.id == "char_ava"
     assert _stored(folder, "meta:schema_version") == SCHEMA_VERSION
-    assert _stored(folder, "meta:migrations") == [{"from": 1, "to": 2, "at": 5_000.0}]
+    assert _stored(folder, "meta:migrations") == [
+        {"from": 1, "to": 2, "at": 5_000.0},
+        {"from": 2, "to": 3, "at": 5_000.0},
+    ]
     assert _stored(folder, "cname:bo") == ["char_bo"]
 
 
@@ -77,7 +80,7 @@ def test_a_migrated_registry_takes_new_records_and_opens_again_without_migrating
 
     assert found is not None and found.id == "char_cy"
     assert b is not None and b.status == "completed"
-    assert _stored(folder, "meta:migrations") == [{"from": 1, "to": 2, "at": 5_000.0}]
+    assert [h["at"] for h in _stored(folder, "meta:migrations")] == [5_000.0, 5_000.0]
 
 
 def test_a_migration_step_that_fails_changes_nothing(tmp_path: Path) -> None:
@@ -126,9 +129,9 @@ def test_two_processes_opening_an_old_registry_at_once_migrate_it_once(tmp_path:
         worker.join(timeout=120)
 
     assert [worker.exitcode for worker in workers] == [0, 0]
-    assert runs.read_text().split() == ["1"]
+    assert runs.read_text().split() == ["1", "2"]
     history = _stored(folder, "meta:migrations")
-    assert [(h["from"], h["to"]) for h in history] == [(1, 2)]
+    assert [(h["from"], h["to"]) for h in history] == [(1, 2), (2, 3)]
     with Registry.open(folder) as reg:
         assert len(reg.list_videos(limit=1_000)) == len(_released_records()["videos"])
 

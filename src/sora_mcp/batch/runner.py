@@ -139,8 +139,8 @@ class BatchRunner:
     def resume(self) -> int:
         """Queue the pending items of every unfinished direct batch; returns how many."""
         resumed = 0
-        for batch in self.studio.registry.list_batches():
-            if batch.mode == "direct" and batch.finished_at is None:
+        for batch in self.studio.registry.open_batches():
+            if batch.mode == "direct":
                 self.settle_stale(batch)
                 resumed += self.enqueue(batch)
         if resumed:

@@ -72,10 +72,15 @@ def new_batch(studio: Studio, plan: BatchPlan, local_id: str, mode: BatchMode, *
 
 
 def record_items(studio: Studio, plan: BatchPlan, batch_id: str, status: str, note: str) -> dict[str, str]:
-    """Store one video record per item (before anything is sent); custom_id → local id."""
-    items: dict[str, str] = {}
-    for item in plan.items:
-        intent = studio.new_intent(
+    """Store one video record per item (before anything is sent); custom_id → local id.
+
+    Every item is reserved against the budget as one unit, in one registry transaction.
+
+    Raises:
+        BudgetExceeded: the items do not fit the spending limits; nothing was stored.
+    """
+    intents = [
+        studio.new_intent(
             model=item.plan.model,
             prompt=item.plan.prompt,
             size=item.plan.size,
@@ -87,5 +92,7 @@ def record_items(studio: Studio, plan: BatchPlan, batch_id: str, status: str, no
             status=status,
             note=note,
         )
-        items[item.custom_id] = studio.registry.record_intent(intent).local_id
-    return items
+        for item in plan.items
+    ]
+    studio.reserve(intents, f"batch of {len(plan.items)}")
+    return {item.custom_id: intent.local_id for item, intent in zip(plan.items, intents, strict=True)}

@@ -15,10 +15,29 @@ Every implementation guarantees what the callers rely on:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
+
+
+@dataclass(frozen=True)
+class SpendLimit:
+    """At most `limit_usd` of estimated cost for videos recorded at or after `since`."""
+
+    since: float
+    limit_usd: float
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What `record_intents` decided: `spent_usd` was already committed when `cost_usd` more was
+    asked; if not `accepted`, nothing was written."""
+
+    accepted: bool
+    spent_usd: float
+    cost_usd: float
 
 
 class RegistryStore(Protocol):
@@ -29,6 +48,13 @@ class RegistryStore(Protocol):
     # videos
     def record_intent(self, rec: VideoRecord) -> VideoRecord:
         """Store a new record before its request is sent; an existing local_id raises."""
+        ...
+
+    def record_intents(self, recs: Sequence[VideoRecord], *, limit: SpendLimit | None = None) -> Reservation:
+        """Store new records as one unit, only if the spend already recorded since `limit.since`
+        plus their cost stays within `limit.limit_usd` — read and written in one transaction, so
+        concurrent callers on any host never spend past it together. Refused: nothing written.
+        Discarding an intent (`discard_intent`) releases its share."""
         ...
 
     def record_submitted(
@@ -61,6 +87,14 @@ class RegistryStore(Protocol):
         """Newest first (by created_at); `text` matches the prompt or note, case-insensitively."""
         ...
 
+    def children(self, rec: VideoRecord) -> list[VideoRecord]:
+        """Videos whose parent_id is `rec`'s backend id or local id, oldest first."""
+        ...
+
+    def spent_since(self, since: float) -> float:
+        """Estimated USD of every video recorded at or after `since`."""
+        ...
+
     def videos_since(self, since: float) -> list[VideoRecord]:
         """Every record created at or after `since`, in no order."""
         ...
@@ -89,4 +123,8 @@ class RegistryStore(Protocol):
 
     def list_batches(self) -> list[BatchRecord]:
         """Newest first."""
+        ...
+
+    def open_batches(self) -> list[BatchRecord]:
+        """Batches with no `finished_at` yet, oldest first."""
         ...

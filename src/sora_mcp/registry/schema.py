@@ -1,10 +1,11 @@
 """The registry's schema: its key layout, its version, and the migrations between versions.
 
-Keys (version 2):
+Keys (version 3, see `keys`):
     "video:<local_id>"        a VideoRecord            "vid:<backend id>"  → its local_id
     "batch:<local_id>"        a BatchRecord            "bid:<backend id>"  → its local_id
     "char:<id>"               a CharacterRecord        "cname:<casefolded name>" → [ids] (v2)
     "meta:schema_version"     the version below        "meta:migrations"   → what was migrated, when
+and, since v3, the query index tables beside diskcache's (see `index`).
 
 A registry written by an older sora-mcp is migrated on open, one `migrate_vN_to_vN+1` step at a
 time, inside the same write transaction that reads the version: a second process opening the
@@ -28,20 +29,11 @@ from typing import Any
 import diskcache
 
 from sora_mcp.errors import RegistryError
+from sora_mcp.registry import index
 from sora_mcp.registry.disk import loads, transaction
+from sora_mcp.registry.keys import CHARACTER, MIGRATIONS_KEY, SCHEMA_KEY, name_key
 
-SCHEMA_VERSION = 2
-
-SCHEMA_KEY = "meta:schema_version"
-MIGRATIONS_KEY = "meta:migrations"
-VIDEO, VIDEO_INDEX = "video:", "vid:"
-BATCH, BATCH_INDEX = "batch:", "bid:"
-CHARACTER, CHARACTER_NAME = "char:", "cname:"
-
-
-def name_key(name: str) -> str:
-    """The index key of a character name: names are looked up case-insensitively."""
-    return CHARACTER_NAME + name.casefold()
+SCHEMA_VERSION = 3
 
 
 def migrate_v1_to_v2(cache: diskcache.Cache) -> None:
@@ -65,8 +57,14 @@ def migrate_v1_to_v2(cache: diskcache.Cache) -> None:
         cache.set(key, json.dumps(sorted(ids)))
 
 
+def migrate_v2_to_v3(cache: diskcache.Cache) -> None:
+    """v3 keeps a query index (SQLite tables beside the records, see `index`), written in the same
+    transaction as every record; a v2 writer would leave it stale, hence the bump."""
+    index.rebuild(cache)
+
+
 # MIGRATIONS[n] turns a version-n registry into a version n+1 one.
-MIGRATIONS: dict[int, Callable[[diskcache.Cache], None]] = {1: migrate_v1_to_v2}
+MIGRATIONS: dict[int, Callable[[diskcache.Cache], None]] = {1: migrate_v1_to_v2, 2: migrate_v2_to_v3}
 
 
 def ensure_schema(cache: diskcache.Cache, directory: Path, now: Callable[[], float]) -> None:
@@ -87,10 +85,12 @@ def ensure_schema(cache: diskcache.Cache, directory: Path, now: Callable[[], flo
                     "(SORA_MCP_HOME) and keep this one as it is."
                 )
             cache.set(SCHEMA_KEY, json.dumps(SCHEMA_VERSION))
-            return
-        version = _version(raw, directory)
-        if version < SCHEMA_VERSION:
-            _migrate(cache, directory, version, now)
+        else:
+            version = _version(raw, directory)
+            if version < SCHEMA_VERSION:
+                _migrate(cache, directory, version, now)
+        # Derived data: made when missing, rebuilt when it does not match the records.
+        index.ensure(cache)
 
 
 def _version(raw: str, directory: Path) -> int:

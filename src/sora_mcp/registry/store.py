@@ -12,51 +12,31 @@ processes never lose each other's updates.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
-
-import diskcache
-from pydantic import BaseModel, ValidationError
+from typing import Any, Self
 
 from sora_mcp.errors import RegistryError
-from sora_mcp.registry.disk import guarded, loads, open_cache, transaction
-from sora_mcp.registry.interface import RegistryStore
-from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord
-from sora_mcp.registry.schema import (
-    BATCH,
-    BATCH_INDEX,
-    CHARACTER,
-    SCHEMA_VERSION,
-    VIDEO,
-    VIDEO_INDEX,
-    ensure_schema,
-    name_key,
-)
+from sora_mcp.registry import index
+from sora_mcp.registry.disk import open_cache
+from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
+from sora_mcp.registry.keys import BATCH, BATCH_INDEX, CHARACTER, VIDEO, VIDEO_INDEX, name_key
+from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
+from sora_mcp.registry.rows import Rows
+from sora_mcp.registry.schema import SCHEMA_VERSION, ensure_schema
 
-__all__ = ["SCHEMA_VERSION", "Registry"]
-
-_Tracked = TypeVar("_Tracked", VideoRecord, BatchRecord)
-_Model = TypeVar("_Model", bound=BaseModel)
+__all__ = ["SCHEMA_VERSION", "Registry", "Reservation", "SpendLimit"]
 
 
-class Registry:
+class Registry(Rows):
     """Records of videos, characters and batches, persisted in a diskcache folder.
 
     Synchronous (diskcache is); async callers run methods in a worker thread. Thread-safe and
     process-safe on a local disk. Every write that spans several keys is one transaction.
     Records are looked up by local id or by backend id interchangeably.
     """
-
-    def __init__(self, cache: diskcache.Cache, directory: Path, now: Callable[[], float]) -> None:
-        """Use `Registry.open`; this only wires an already checked cache."""
-        self._cache = cache
-        self._now = now
-        self.directory = directory
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -102,10 +82,30 @@ class Registry:
             RegistryError: a record with the same local_id already exists.
         """
         with self._transaction():
+            self._add_intents([rec])
+        return rec
+
+    def record_intents(self, recs: Sequence[VideoRecord], *, limit: SpendLimit | None = None) -> Reservation:
+        """Store new records as one unit, if their cost fits `limit`: the spend is read and the
+        records written in one write transaction, so concurrent callers (other processes too)
+        can never together spend past the limit. Refused: nothing is written.
+
+        Raises:
+            RegistryError: a record with one of these local_ids already exists.
+        """
+        cost = sum(rec.estimated_cost_usd for rec in recs)
+        with self._transaction():
+            spent = index.spent_since(self._cache, limit.since) if limit is not None else 0.0
+            if limit is not None and spent + cost > limit.limit_usd + 1e-9:
+                return Reservation(accepted=False, spent_usd=spent, cost_usd=cost)
+            self._add_intents(recs)
+        return Reservation(accepted=True, spent_usd=spent, cost_usd=cost)
+
+    def _add_intents(self, recs: Sequence[VideoRecord]) -> None:
+        for rec in recs:
             if VIDEO + rec.local_id in self._cache:
                 raise RegistryError(f"video record {rec.local_id!r} already exists")
             self._store(VIDEO, VIDEO_INDEX, rec, previous=None)
-        return rec
 
     def record_submitted(
         self,
@@ -134,18 +134,20 @@ class Registry:
         return new
 
     def discard_intent(self, local_id: str) -> None:
-        """Forget an intent the backend definitely refused (no job, no charge).
+        """Forget an intent the backend definitely refused, or one never sent ("pending"): no
+        job, no charge. Its share of the spend is released with it.
 
         Raises:
             RegistryError: no such record, or it already has a backend id (never forget a job).
         """
         with self._transaction():
             rec = self._require(VIDEO, local_id, VideoRecord)
-            if rec.id is not None or rec.status != "submitting":
+            if rec.id is not None or rec.status not in ("submitting", "pending"):
                 raise RegistryError(
                     f"video record {local_id!r} is {rec.status} with id {rec.id!r}; not discarding it"
                 )
             self._cache.delete(VIDEO + local_id)
+            index.delete_video(self._cache, local_id)
 
     def update_video(self, key: str, **changes: Any) -> VideoRecord:
         """Change fields of the record for `key` (local id or backend id) and bump `updated_at`.
@@ -199,35 +201,46 @@ class Registry:
 
         `text` matches case-insensitively anywhere in the prompt or the note.
         """
-        needle = text.casefold() if text is not None else None
-
-        def keep(rec: VideoRecord) -> bool:
-            return (
-                (status is None or rec.status == status)
-                and (model is None or rec.model == model)
-                and (parent_id is None or rec.parent_id == parent_id)
-                and (batch_id is None or rec.batch_id == batch_id)
-                and (character_id is None or character_id in rec.character_ids)
-                and (
-                    needle is None
-                    or needle in rec.prompt.casefold()
-                    or (rec.note is not None and needle in rec.note.casefold())
-                )
+        with self._guard():
+            local_ids = index.find_videos(
+                self._cache,
+                status=status,
+                model=model,
+                text=text,
+                parent_ids=() if parent_id is None else (parent_id,),
+                batch_id=batch_id,
+                character_id=character_id,
+                limit=max(0, limit),
             )
+        return self._videos(local_ids)
 
-        found = [rec for rec in self._scan(VIDEO, VideoRecord) if keep(rec)]
-        found.sort(key=lambda rec: rec.created_at, reverse=True)
-        return found[: max(0, limit)]
+    def children(self, rec: VideoRecord) -> list[VideoRecord]:
+        """Videos made from `rec` (their parent_id is its backend id or its local id), oldest first."""
+        parents = [rec.local_id] if rec.id is None else [rec.local_id, rec.id]
+        with self._guard():
+            local_ids = index.find_videos(self._cache, parent_ids=parents, oldest_first=True)
+        return self._videos(local_ids)
+
+    def spent_since(self, since: float) -> float:
+        """Estimated USD of every video recorded at or after `since` (epoch seconds)."""
+        with self._guard():
+            return index.spent_since(self._cache, since)
 
     def videos_since(self, since: float) -> list[VideoRecord]:
         """Every video record created at or after `since` (epoch seconds), in no order."""
-        return [rec for rec in self._scan(VIDEO, VideoRecord) if rec.created_at >= since]
+        with self._guard():
+            local_ids = index.find_videos(self._cache, since=since, oldest_first=True)
+        return self._videos(local_ids)
 
     def unfinished_videos(self) -> list[VideoRecord]:
         """Records still submitting, queued, in progress or unknown, oldest first (resume order)."""
-        found = [rec for rec in self._scan(VIDEO, VideoRecord) if rec.status in UNFINISHED_STATUSES]
-        found.sort(key=lambda rec: rec.created_at)
-        return found
+        with self._guard():
+            local_ids = index.unfinished(self._cache)
+        return self._videos(local_ids)
+
+    def _videos(self, local_ids: list[str]) -> list[VideoRecord]:
+        # A row deleted between the query and the read is simply gone.
+        return [rec for local_id in local_ids if (rec := self._read(VIDEO + local_id, VideoRecord))]
 
     # ---------------------------------------------------------------- characters
 
@@ -253,22 +266,6 @@ class Registry:
         named.sort(key=lambda rec: rec.created_at, reverse=True)
         exact = next((rec for rec in named if rec.name == key), None)
         return exact or next(iter(named), None)
-
-    def _named(self, name: str) -> set[str]:
-        """Ids of the characters whose name folds to the same text as `name`."""
-        with self._guard():
-            raw = self._cache.get(name_key(name))
-        ids = loads(raw, name_key(name)) if raw is not None else []
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise RegistryError(f"registry index row {name_key(name)!r} is not a list of character ids")
-        return set(ids)
-
-    def _set_named(self, name: str, ids: set[str]) -> None:
-        """Call inside `_transaction()`."""
-        if ids:
-            self._cache.set(name_key(name), json.dumps(sorted(ids)))
-        else:
-            self._cache.delete(name_key(name))
 
     def list_characters(self) -> list[CharacterRecord]:
         """Every character record, newest first."""
@@ -311,90 +308,11 @@ class Registry:
         found.sort(key=lambda rec: rec.created_at, reverse=True)
         return found
 
-    # ---------------------------------------------------------------- storage helpers
-
-    def _guard(self) -> AbstractContextManager[None]:
-        return guarded(self.directory)
-
-    def _transaction(self) -> AbstractContextManager[None]:
-        return transaction(self._cache, self.directory)
-
-    def _read(self, key: str, model: type[_Model]) -> _Model | None:
+    def open_batches(self) -> list[BatchRecord]:
+        """Batches not finished yet (no `finished_at`), oldest first."""
         with self._guard():
-            raw = self._cache.get(key)
-        if raw is None:
-            return None
-        try:
-            return model.model_validate_json(raw)
-        except ValidationError as exc:
-            raise RegistryError(f"registry row {key!r} is not a valid {model.__name__}: {exc}") from exc
-
-    def _scan(self, prefix: str, model: type[_Model]) -> list[_Model]:
-        with self._guard():
-            keys = [key for key in self._cache.iterkeys() if key.startswith(prefix)]
-        # A row deleted between listing and reading is simply gone.
-        return [rec for key in keys if (rec := self._read(key, model)) is not None]
-
-    def _indexed(self, index: str, backend_id: str) -> str | None:
-        """The local id the index maps `backend_id` to, or None."""
-        with self._guard():
-            raw = self._cache.get(index + backend_id)
-        if raw is None:
-            return None
-        local_id = loads(raw, index + backend_id)
-        if not isinstance(local_id, str):
-            raise RegistryError(f"registry index row {index + backend_id!r} is not a local id")
-        return local_id
-
-    def _local_id_for(self, prefix: str, index: str, key: str) -> str | None:
-        local_id = self._indexed(index, key)
-        if local_id is not None:
-            return local_id
-        with self._guard():
-            return key if prefix + key in self._cache else None
-
-    def _get_tracked(self, prefix: str, index: str, key: str, model: type[_Tracked]) -> _Tracked | None:
-        local_id = self._local_id_for(prefix, index, key)
-        return None if local_id is None else self._read(prefix + local_id, model)
-
-    def _require(self, prefix: str, local_id: str, model: type[_Tracked]) -> _Tracked:
-        rec = self._read(prefix + local_id, model)
-        if rec is None:
-            raise RegistryError(f"no {prefix.rstrip(':')} record with local id {local_id!r}")
-        return rec
-
-    def _require_tracked(self, prefix: str, index: str, key: str, model: type[_Tracked]) -> _Tracked:
-        rec = self._get_tracked(prefix, index, key, model)
-        if rec is None:
-            raise RegistryError(f"no {prefix.rstrip(':')} record with id or local id {key!r}")
-        return rec
-
-    def _apply(self, rec: _Tracked, changes: dict[str, Any]) -> _Tracked:
-        if changes.get("local_id", rec.local_id) != rec.local_id:
-            raise RegistryError("a record's local_id never changes")
-        data = rec.model_dump()
-        data.update(changes)
-        if data["updated_at"] == rec.updated_at:
-            data["updated_at"] = self._now()
-        try:
-            return type(rec).model_validate(data)
-        except ValidationError as exc:
-            raise RegistryError(f"invalid change to {type(rec).__name__} {rec.local_id!r}: {exc}") from exc
-
-    def _store(self, prefix: str, index: str, rec: _Tracked, *, previous: _Tracked | None) -> None:
-        """Write `rec` and keep its backend-id index in step. Call inside `_transaction()`."""
-        old_id = previous.id if previous is not None else None
-        if rec.id is not None and rec.id != old_id:
-            owner = self._indexed(index, rec.id)
-            if owner is not None and owner != rec.local_id:
-                raise RegistryError(
-                    f"backend id {rec.id!r} is already recorded for local id {owner!r}; "
-                    "not recording it twice"
-                )
-            self._cache.set(index + rec.id, json.dumps(rec.local_id))
-        if old_id is not None and old_id != rec.id:
-            self._cache.delete(index + old_id)
-        self._cache.set(prefix + rec.local_id, rec.model_dump_json())
+            local_ids = index.open_batches(self._cache)
+        return [rec for local_id in local_ids if (rec := self._read(BATCH + local_id, BatchRecord))]
 
 
 def _conforms(registry: Registry) -> RegistryStore:

@@ -5,6 +5,10 @@ Spend is the registry's estimated cost (catalogue list prices) of every job reco
 jobs the backend refused are discarded from the registry and so cost nothing; jobs with an
 unknown outcome count (they may have started), and so do batch items still queued locally (they
 were accepted against the budget and will be sent).
+
+`reserve` is the guard that holds under concurrency: the registry reads today's spend and writes
+the intents in one transaction, so N calls racing (in any process) never spend past the limit
+together. `check_budget` is the early, advisory check made before any preparation work.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from datetime import UTC, datetime
 
 from sora_mcp.clock import Clock
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.registry.store import Registry
+from sora_mcp.registry.records import VideoRecord
+from sora_mcp.registry.store import Registry, SpendLimit
 
 
 class BudgetExceeded(InvalidRequest):
@@ -41,9 +46,7 @@ def day_start(now: float) -> float:
 
 def spent_today(registry: Registry, clock: Clock) -> float:
     """Estimated USD of today's (UTC) jobs in the registry, refused ones excluded."""
-    since = day_start(clock.now())
-    total = sum(r.estimated_cost_usd for r in registry.videos_since(since))
-    return round(total, 2)
+    return round(registry.spent_since(day_start(clock.now())), 2)
 
 
 def check_budget(budget: Budget, registry: Registry, clock: Clock, cost: float, what: str) -> None:
@@ -52,18 +55,44 @@ def check_budget(budget: Budget, registry: Registry, clock: Clock, cost: float, 
     Raises:
         BudgetExceeded: over the per-call or the daily limit.
     """
+    _check_per_call(budget, cost, what)
+    if budget.daily_usd is not None:
+        spent = spent_today(registry, clock)
+        if spent + cost > budget.daily_usd + 1e-9:
+            raise _over_daily(budget.daily_usd, spent, cost, what)
+
+
+def reserve(budget: Budget, registry: Registry, clock: Clock, intents: list[VideoRecord], what: str) -> None:
+    """Record `intents` (not yet stored) as one unit, only if their cost fits the limits: the
+    daily check and the write are one registry transaction. Discarding an intent releases it.
+
+    Raises:
+        BudgetExceeded: over a limit; nothing was recorded.
+    """
+    cost = sum(intent.estimated_cost_usd for intent in intents)
+    _check_per_call(budget, cost, what)
+    if budget.daily_usd is None:
+        registry.record_intents(intents)
+        return
+    limit = SpendLimit(since=day_start(clock.now()), limit_usd=budget.daily_usd)
+    reservation = registry.record_intents(intents, limit=limit)
+    if not reservation.accepted:
+        raise _over_daily(budget.daily_usd, round(reservation.spent_usd, 2), cost, what)
+
+
+def _check_per_call(budget: Budget, cost: float, what: str) -> None:
     if budget.per_call_usd is not None and cost > budget.per_call_usd + 1e-9:
         raise BudgetExceeded(
             f"{what} would cost about ${cost:.2f}, over the per-call limit of ${budget.per_call_usd:.2f} "
             "(SORA_MCP_BUDGET_PER_CALL_USD). Nothing was sent. Use fewer variations, shorter clips or sora-2.",
             code="per_call_limit",
         )
-    if budget.daily_usd is not None:
-        spent = spent_today(registry, clock)
-        if spent + cost > budget.daily_usd + 1e-9:
-            left = max(0.0, budget.daily_usd - spent)
-            raise BudgetExceeded(
-                f"{what} would cost about ${cost:.2f}; ${spent:.2f} of today's ${budget.daily_usd:.2f} "
-                f"budget (SORA_MCP_BUDGET_USD) is already committed, ${left:.2f} left. Nothing was sent.",
-                code="daily_limit",
-            )
+
+
+def _over_daily(daily_usd: float, spent: float, cost: float, what: str) -> BudgetExceeded:
+    left = max(0.0, daily_usd - spent)
+    return BudgetExceeded(
+        f"{what} would cost about ${cost:.2f}; ${spent:.2f} of today's ${daily_usd:.2f} "
+        f"budget (SORA_MCP_BUDGET_USD) is already committed, ${left:.2f} left. Nothing was sent.",
+        code="daily_limit",
+    )

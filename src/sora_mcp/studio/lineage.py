@@ -13,9 +13,6 @@ those deleted.
 
 from __future__ import annotations
 
-import sys
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sora_mcp import catalog
@@ -59,7 +56,7 @@ def parent_link(registry: Registry, record: VideoRecord) -> Link | None:
 
 def children_links(registry: Registry, record: VideoRecord) -> list[Link]:
     """Videos made from `record`, oldest first, each with its relation to it."""
-    children = _children_index(_all_videos(registry)).get(record.local_id, [])
+    children = registry.children(record)
     return [Link(id=c.id or c.local_id, relation=c.relation, status=c.status) for c in children]
 
 
@@ -77,12 +74,11 @@ def lineage_root(registry: Registry, record: VideoRecord) -> VideoRecord:
 
 def extensions_of(registry: Registry, root: VideoRecord) -> list[VideoRecord]:
     """Every extension descending from `root` through extensions, except deleted ones."""
-    children = _children_index(_all_videos(registry))
     found: list[VideoRecord] = []
     queue = [root]
     seen = {root.local_id}
     while queue:
-        for child in children.get(queue.pop().local_id, []):
+        for child in registry.children(queue.pop()):
             if child.relation != "extension" or child.local_id in seen:
                 continue
             seen.add(child.local_id)
@@ -133,23 +129,3 @@ def plan_extension(registry: Registry, source: VideoRecord, seconds: int) -> Ext
         total_seconds=total,
         seconds_left=catalog.EXTENDED_MAX_TOTAL_SECONDS - total,
     )
-
-
-def _all_videos(registry: Registry) -> list[VideoRecord]:
-    return registry.list_videos(limit=sys.maxsize)
-
-
-def _children_index(records: Iterable[VideoRecord]) -> dict[str, list[VideoRecord]]:
-    """local id of a parent → its children, oldest first. `parent_id` holds the parent's backend
-    id (or, for a parent that never got one, its local id); both are resolved here."""
-    records = list(records)
-    local_of: dict[str, str] = {}
-    for rec in records:
-        local_of[rec.local_id] = rec.local_id
-        if rec.id is not None:
-            local_of[rec.id] = rec.local_id
-    index: dict[str, list[VideoRecord]] = defaultdict(list)
-    for rec in sorted(records, key=lambda r: r.created_at):
-        if rec.parent_id is not None and rec.parent_id in local_of:
-            index[local_of[rec.parent_id]].append(rec)
-    return index

@@ -33,9 +33,9 @@ from sora_mcp.errors import (
     SoraError,
 )
 from sora_mcp.media.images import FitMode, PreparedImage, prepare_image
-from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoStatus
 from sora_mcp.registry.store import Registry
-from sora_mcp.studio.budget import Budget, check_budget
+from sora_mcp.studio.budget import Budget, check_budget, reserve
 from sora_mcp.studio.downloads import Downloads, has_file
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.studio.reconcile import needs_reconciling
@@ -107,6 +107,22 @@ class Studio:
         """
         check_budget(self.budget, self.registry, self.clock, cost, what)
 
+    def reserve(self, intents: list[VideoRecord], what: str) -> None:
+        """Record `intents` as one unit if their cost fits the spending limits — checked and
+        written in one registry transaction, so concurrent calls never overspend together.
+
+        Raises:
+            BudgetExceeded: nothing was recorded.
+        """
+        reserve(self.budget, self.registry, self.clock, intents, what)
+
+    def release(self, intents: list[VideoRecord]) -> None:
+        """Give back the reservation of every intent among these that was never sent."""
+        for intent in intents:
+            current = self.registry.get_video(intent.local_id)
+            if current is not None and current.status == "pending" and current.id is None:
+                self.registry.discard_intent(intent.local_id)
+
     def estimate_seconds(self, plan: ClipPlan) -> float:
         return round(plan.render_seconds / self._speed, 1)
 
@@ -127,23 +143,31 @@ class Studio:
         A definite rejection of the first job raises (nothing was spent). Later failures are
         reported in `errors` so ids already started are never lost behind an exception.
         """
-        self.check_budget(plan.total_cost, f"generate ({plan.variations} × {plan.seconds} s {plan.model})")
+        what = f"generate ({plan.variations} × {plan.seconds} s {plan.model})"
+        self.check_budget(plan.total_cost, what)
+        # Every variation is reserved against the budget as one unit, as "pending" (not sent);
+        # the ones not sent in the end are released.
+        intents = [self._intent(plan, status="pending") for _ in range(plan.variations)]
+        self.reserve(intents, what)
         outcome = GenerateOutcome(plan=plan)
-        for index in range(plan.variations):
-            try:
-                outcome.records.append(await self._submit(plan))
-            except OutcomeUnknown as exc:
-                outcome.errors.append(str(exc))
-                break  # something is wrong with the backend; do not spend more
-            except APIError as exc:
-                if index == 0:
-                    raise
-                outcome.errors.append(f"variation {index + 1}: {exc}")
-                break
+        try:
+            for index, intent in enumerate(intents):
+                try:
+                    outcome.records.append(await self._submit(plan, intent))
+                except OutcomeUnknown as exc:
+                    outcome.errors.append(str(exc))
+                    break  # something is wrong with the backend; do not spend more
+                except APIError as exc:
+                    if index == 0:
+                        raise
+                    outcome.errors.append(f"variation {index + 1}: {exc}")
+                    break
+        finally:
+            self.release(intents)
         return outcome
 
-    async def _submit(self, plan: ClipPlan) -> VideoRecord:
-        intent = self.new_intent(
+    def _intent(self, plan: ClipPlan, *, status: VideoStatus) -> VideoRecord:
+        return self.new_intent(
             model=plan.model,
             prompt=plan.prompt,
             size=plan.size,
@@ -153,7 +177,10 @@ class Studio:
             character_ids=list(plan.characters),
             parent_id=plan.parent_id,
             note=plan.note,
+            status=status,
         )
+
+    async def _submit(self, plan: ClipPlan, intent: VideoRecord) -> VideoRecord:
         upload = (
             ImageUpload(
                 content=plan.image.content, filename=plan.image.filename, mime_type=plan.image.mime_type
@@ -193,6 +220,8 @@ class Studio:
             OutcomeUnknown: the answer was lost; the record is left as 'unknown', never resent.
             APIError: the backend refused; the intent is discarded (no job, no charge).
         """
+        if self.registry.get_video(intent.local_id) is None:
+            self.reserve([intent], f"this {intent.relation} ({intent.seconds} s {intent.model})")
         return await submit_once(self.registry, intent, send, keep_refused=keep_refused)
 
     # ---- follow ---------------------------------------------------------------------------
