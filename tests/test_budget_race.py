@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from procs import StdioServer, child_env
@@ -129,3 +130,33 @@ def test_eight_server_processes_racing_a_budget_that_fits_one_send_exactly_one(t
     assert len(EmulatorStore(tmp_path / "home" / "emulator").list_videos()) == 1
     with Registry.open(tmp_path / "home" / "registry") as registry:
         assert registry.spent_since(day_start(time.time())) == pytest.approx(0.4)
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_in_one_server_never_spend_past_the_budget(tmp_path: Path) -> None:
+    from helpers import Rig, tool_error
+
+    rig = Rig(root=tmp_path)
+    generates: list[Any] = []
+    batches: list[Any] = []
+    async with rig.client(budget_daily_usd=1.0) as client:
+
+        async def generate(n: int) -> None:  # two variations: $0.80, so one call fits
+            generates.append(await client.call_tool("generate", {"prompt": f"pair {n}", "variations": 2}))
+
+        async def batch(n: int) -> None:  # one $0.40 item each: $0.20 is left after the generate
+            items = [{"prompt": f"item {n}", "custom_id": f"c{n}"}]
+            batches.append(await client.call_tool("batch", {"requests": items, "mode": "direct"}))
+
+        async with anyio.create_task_group() as group:
+            for n in range(3):
+                group.start_soon(generate, n)
+        async with anyio.create_task_group() as group:
+            for n in range(8):
+                group.start_soon(batch, n)
+        posts = rig.transport.count("POST")
+
+    assert [r.is_error for r in generates].count(False) == 1
+    assert all(tool_error(r)["code"] == "daily_limit" for r in generates if r.is_error)
+    assert all(tool_error(r)["code"] == "daily_limit" for r in batches)
+    assert posts == 2

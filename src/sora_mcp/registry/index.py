@@ -28,18 +28,22 @@ from sora_mcp.registry.keys import BATCH, VIDEO
 from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, VideoRecord
 
 _TABLES = (
+    # `seq` (the rowid) numbers rows in the order they were first written: ties in creation time
+    # keep that order, as the scan over the records did. Every index ends in (created_at, seq), so
+    # "newest first" reads an index in order and stops at the limit, with no sort.
     """CREATE TABLE IF NOT EXISTS sora_video (
-        local_id TEXT PRIMARY KEY, backend_id TEXT, created_at REAL NOT NULL, status TEXT NOT NULL,
-        model TEXT NOT NULL, batch_id TEXT, parent_id TEXT, cost REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS sora_video_created ON sora_video (created_at)",
-    "CREATE INDEX IF NOT EXISTS sora_video_status ON sora_video (status, created_at)",
-    "CREATE INDEX IF NOT EXISTS sora_video_model ON sora_video (model, created_at)",
-    "CREATE INDEX IF NOT EXISTS sora_video_batch ON sora_video (batch_id, created_at)",
-    "CREATE INDEX IF NOT EXISTS sora_video_parent ON sora_video (parent_id, created_at)",
+        seq INTEGER PRIMARY KEY, local_id TEXT NOT NULL UNIQUE, backend_id TEXT,
+        created_at REAL NOT NULL, status TEXT NOT NULL, model TEXT NOT NULL, batch_id TEXT,
+        parent_id TEXT, cost REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS sora_video_created ON sora_video (created_at DESC, seq)",
+    "CREATE INDEX IF NOT EXISTS sora_video_status ON sora_video (status, created_at DESC, seq)",
+    "CREATE INDEX IF NOT EXISTS sora_video_model ON sora_video (model, created_at DESC, seq)",
+    "CREATE INDEX IF NOT EXISTS sora_video_batch ON sora_video (batch_id, created_at DESC, seq)",
+    "CREATE INDEX IF NOT EXISTS sora_video_parent ON sora_video (parent_id, created_at, seq)",
     """CREATE TABLE IF NOT EXISTS sora_video_character (
         character_id TEXT NOT NULL, local_id TEXT NOT NULL, PRIMARY KEY (character_id, local_id))""",
     "CREATE INDEX IF NOT EXISTS sora_video_character_video ON sora_video_character (local_id)",
-    # trigram: substring matches in any case, as the Python filter did; rowid = sora_video.rowid.
+    # trigram: substring matches in any case, as the Python filter did; rowid = sora_video.seq.
     "CREATE VIRTUAL TABLE IF NOT EXISTS sora_video_text USING fts5(prompt, note, tokenize='trigram')",
     """CREATE TABLE IF NOT EXISTS sora_batch (
         local_id TEXT PRIMARY KEY, created_at REAL NOT NULL, mode TEXT NOT NULL,
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 _DROP = ("sora_video", "sora_video_character", "sora_video_text", "sora_batch", "sora_index_skipped")
 # FTS5 trigram matches need at least 3 characters; shorter needles are matched with instr().
 _TRIGRAM = 3
+# Above this many text matches, newest-first is read from the creation-time index (see find_videos).
+_DENSE = 500
 
 
 def _sql(cache: diskcache.Cache, statement: str, *args: Any) -> Any:
@@ -60,13 +66,17 @@ def _sql(cache: diskcache.Cache, statement: str, *args: Any) -> Any:
 
 
 def ensure(cache: diskcache.Cache) -> bool:
-    """Create the index if needed and rebuild it if it does not match the records; call inside a
-    transaction. Returns whether it was rebuilt."""
-    for statement in _TABLES:
-        _sql(cache, statement)
+    """Create the index if needed and rebuild it if a table is missing or its rows do not match
+    the records; call inside a transaction. Returns whether it was rebuilt."""
+    names = {str(name) for (name,) in _sql(cache, "SELECT name FROM sqlite_master").fetchall()}
+    if not names.issuperset(_DROP):
+        rebuild(cache)
+        return True
     stored = (_count_keys(cache, VIDEO), _count_keys(cache, BATCH))
     indexed = (_indexed(cache, "sora_video", VIDEO), _indexed(cache, "sora_batch", BATCH))
-    if stored == indexed:
+    ((texts,),) = _sql(cache, "SELECT COUNT(*) FROM sora_video_text").fetchall()
+    ((rows,),) = _sql(cache, "SELECT COUNT(*) FROM sora_video").fetchall()
+    if stored == indexed and texts == rows:
         return False
     rebuild(cache)
     return True
@@ -113,7 +123,9 @@ def _count_keys(cache: diskcache.Cache, prefix: str) -> int:
 def keys_with_prefix(cache: diskcache.Cache, prefix: str) -> list[str]:
     """Every key starting with `prefix`, from diskcache's key index (not a walk over all keys)."""
     low, high = _prefix_range(prefix)
-    rows = _sql(cache, "SELECT key FROM Cache WHERE key >= ? AND key < ? AND raw = 1", (low, high))
+    # In the order the rows were first written, so a rebuilt index keeps ties as they were.
+    query = "SELECT key FROM Cache WHERE key >= ? AND key < ? AND raw = 1 ORDER BY rowid"
+    rows = _sql(cache, query, (low, high))
     return [str(key) for (key,) in rows.fetchall()]
 
 
@@ -139,7 +151,7 @@ def put_video(cache: diskcache.Cache, rec: VideoRecord) -> None:
             rec.estimated_cost_usd,
         ),
     )
-    ((rowid,),) = _sql(cache, "SELECT rowid FROM sora_video WHERE local_id = ?", (rec.local_id,)).fetchall()
+    ((rowid,),) = _sql(cache, "SELECT seq FROM sora_video WHERE local_id = ?", (rec.local_id,)).fetchall()
     _sql(cache, "DELETE FROM sora_video_text WHERE rowid = ?", (rowid,))
     _sql(
         cache,
@@ -152,7 +164,7 @@ def put_video(cache: diskcache.Cache, rec: VideoRecord) -> None:
 
 
 def delete_video(cache: diskcache.Cache, local_id: str) -> None:
-    rows = _sql(cache, "SELECT rowid FROM sora_video WHERE local_id = ?", (local_id,)).fetchall()
+    rows = _sql(cache, "SELECT seq FROM sora_video WHERE local_id = ?", (local_id,)).fetchall()
     for (rowid,) in rows:
         _sql(cache, "DELETE FROM sora_video_text WHERE rowid = ?", (rowid,))
     _sql(cache, "DELETE FROM sora_video WHERE local_id = ?", (local_id,))
@@ -206,28 +218,38 @@ def find_videos(
     if character_id is not None:
         where.append("v.local_id IN (SELECT local_id FROM sora_video_character WHERE character_id = ?)")
         args.append(character_id)
+    source = "sora_video v"
     if text is not None:
         where.append(_text_filter(text))
         args.append(_fts_phrase(text) if len(text) >= _TRIGRAM else text.casefold())
         if len(text) < _TRIGRAM:
             args.append(text.casefold())
+        elif not oldest_first and _matches(cache, text) > _DENSE:
+            # Many matches: reading newest first and keeping matches reaches the limit soon;
+            # the planner would rather collect every match and sort them.
+            source = "sora_video v INDEXED BY sora_video_created"
     order = "ASC" if oldest_first else "DESC"
     # Only fixed column names and "?" placeholders are joined in; every value is a parameter.
     statement = (
-        "SELECT v.local_id FROM sora_video v"  # noqa: S608
+        f"SELECT v.local_id FROM {source}"  # noqa: S608
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        # Ties in creation time keep the order records were written in, as the scan did.
-        + f" ORDER BY v.created_at {order}, v.rowid ASC LIMIT ?"
+        + f" ORDER BY v.created_at {order}, v.seq ASC LIMIT ?"
     )
     rows = _sql(cache, statement, (*args, limit)).fetchall()
     return [str(local_id) for (local_id,) in rows]
 
 
+def _matches(cache: diskcache.Cache, text: str) -> int:
+    query = "SELECT COUNT(*) FROM sora_video_text WHERE sora_video_text MATCH ?"
+    ((count,),) = _sql(cache, query, (_fts_phrase(text),)).fetchall()
+    return int(count)
+
+
 def _text_filter(text: str) -> str:
     if len(text) >= _TRIGRAM:
-        return "v.rowid IN (SELECT rowid FROM sora_video_text WHERE sora_video_text MATCH ?)"
+        return "v.seq IN (SELECT rowid FROM sora_video_text WHERE sora_video_text MATCH ?)"
     return (
-        "v.rowid IN (SELECT rowid FROM sora_video_text WHERE instr(lower(prompt), ?) > 0 "
+        "v.seq IN (SELECT rowid FROM sora_video_text WHERE instr(lower(prompt), ?) > 0 "
         "OR instr(lower(coalesce(note, '')), ?) > 0)"
     )
 
