@@ -224,7 +224,7 @@ def find_videos(
         args.append(_fts_phrase(text) if len(text) >= _TRIGRAM else text.casefold())
         if len(text) < _TRIGRAM:
             args.append(text.casefold())
-        elif not oldest_first and _matches(cache, text) > _DENSE:
+        if not oldest_first and (len(text) < _TRIGRAM or _matches(cache, text) > _DENSE):
             # Many matches: reading newest first and keeping matches reaches the limit soon;
             # the planner would rather collect every match and sort them.
             source = "sora_video v INDEXED BY sora_video_created"
@@ -249,8 +249,8 @@ def _text_filter(text: str) -> str:
     if len(text) >= _TRIGRAM:
         return "v.seq IN (SELECT rowid FROM sora_video_text WHERE sora_video_text MATCH ?)"
     return (
-        "v.seq IN (SELECT rowid FROM sora_video_text WHERE instr(lower(prompt), ?) > 0 "
-        "OR instr(lower(coalesce(note, '')), ?) > 0)"
+        "EXISTS (SELECT 1 FROM sora_video_text t WHERE t.rowid = v.seq AND "
+        "(instr(lower(t.prompt), ?) > 0 OR instr(lower(coalesce(t.note, '')), ?) > 0))"
     )
 
 
