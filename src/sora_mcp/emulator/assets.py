@@ -1,13 +1,16 @@
 """Rendered media of emulator jobs: made on the first download, then served from disk.
 
 A video's MP4 is its segments (see `store.Segment`) rendered and joined in order; the thumbnail
-and spritesheet are derived from the MP4. Rendering is CPU work, so it runs in a worker thread
+and spritesheet are derived from the MP4. Each rendered segment starts on the last picture of
+the one before it and carries the whole video's timeline, so a joined file plays as one shot
+going on, not as clips cut together. Rendering is CPU work, so it runs in a worker thread
 and the event loop keeps answering polls meanwhile. Files are written atomically by the render
 module, so apps in other processes sharing the root at worst render the same file twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import tempfile
@@ -16,6 +19,7 @@ from typing import Literal
 
 import anyio
 import anyio.to_thread
+from PIL import Image
 
 from sora_mcp import catalog
 from sora_mcp.emulator.render import (
@@ -74,7 +78,12 @@ class Assets:
 
     def _render(self, record: VideoRecord, dest: Path) -> None:
         width, height = catalog.parse_size(record.size)
-        specs = [self._spec(record, segment, width, height) for segment in record.segments]
+        total = sum(segment.seconds for segment in record.segments)
+        specs: list[RenderSpec | Path] = []
+        start = 0.0
+        for segment in record.segments:
+            specs.append(self._spec(record, segment, width, height, timeline=(start, total)))
+            start += segment.seconds
         if len(specs) == 1:
             only = specs[0]
             if isinstance(only, Path):
@@ -84,17 +93,22 @@ class Assets:
             return
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".parts-") as scratch:
-            parts = []
+            parts: list[Path] = []
+            ending: Image.Image | None = None  # where the part before ended: the next one starts there
             for index, spec in enumerate(specs):
                 if isinstance(spec, Path):
                     parts.append(spec)
+                    ending = frame_at(spec)
                     continue
                 part = Path(scratch) / f"part{index}.mp4"
-                render_video(spec, part)
+                lead_in = _png(ending) if ending is not None else None
+                ending = render_video(dataclasses.replace(spec, lead_in=lead_in), part)
                 parts.append(part)
             concat_videos(parts, dest)
 
-    def _spec(self, record: VideoRecord, segment: Segment, width: int, height: int) -> RenderSpec | Path:
+    def _spec(
+        self, record: VideoRecord, segment: Segment, width: int, height: int, *, timeline: tuple[float, float]
+    ) -> RenderSpec | Path:
         if segment.upload is not None:
             return self._store.input_path(segment.upload)
         first_frame = None
@@ -111,7 +125,14 @@ class Assets:
             characters=tuple(segment.characters),
             note=segment.note,
             fps=segment.fps or self._fps,
+            timeline=timeline,
         )
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)  # handed straight to the next part: speed over size
+    return out.getvalue()
 
 
 def first_frame_png(video: Path) -> bytes:

@@ -42,9 +42,58 @@ def hsv(hue: float, saturation: float, value: float) -> Rgb:
 # Hue offsets from the base hue of: the gradient's second stop, the first and second accents.
 _SCHEMES = ((0.08, 0.5, 0.58), (0.12, 0.33, 0.66), (0.05, 0.45, 0.9), (0.9, 0.15, 0.55))
 
+# Colour words and their hue; the achromatic ones (None) make a grey palette of that lightness.
+COLOURS: dict[str, float | None] = {
+    "red": 0.0, "crimson": 0.97, "scarlet": 0.01, "ruby": 0.98, "cherry": 0.97, "orange": 0.07,
+    "amber": 0.1, "copper": 0.06, "gold": 0.12, "golden": 0.12, "yellow": 0.16, "lemon": 0.17,
+    "lime": 0.24, "green": 0.33, "emerald": 0.39, "mint": 0.42, "jade": 0.43, "teal": 0.48,
+    "turquoise": 0.47, "cyan": 0.5, "aqua": 0.5, "azure": 0.57, "blue": 0.62, "sapphire": 0.63,
+    "navy": 0.64, "cobalt": 0.61, "indigo": 0.7, "violet": 0.76, "purple": 0.78, "lavender": 0.75,
+    "magenta": 0.85, "pink": 0.92, "fuchsia": 0.88, "rose": 0.95, "brown": 0.07, "beige": 0.1,
+}  # fmt: skip
+_GREYS: dict[str, float] = {"black": 0.12, "grey": 0.45, "gray": 0.45, "silver": 0.7, "white": 0.9}
+_DULL = frozenset({"brown", "beige", "copper"})  # hues that read right only dark or pale
 
-def palette(data: bytes) -> tuple[Rgb, Rgb, Rgb, Rgb]:
-    """A dark gradient top, a lighter gradient bottom, and two bright accents."""
+
+def colour_words(prompt: str) -> list[str]:
+    """The colour words of `prompt`, in order of appearance (each once)."""
+    seen: dict[str, None] = {}
+    for word in re.findall(r"[a-z]+", prompt.lower()):
+        if word in COLOURS or word in _GREYS:
+            seen.setdefault(word)
+    return list(seen)
+
+
+def palette(prompt: str) -> tuple[Rgb, Rgb, Rgb, Rgb]:
+    """A dark gradient top, a lighter gradient bottom, and two bright accents. A colour word in
+    the prompt sets the base hue (a second one, the accents): a "red" ad is red. Otherwise the
+    hue and the scheme come from the words' hash."""
+    data = digest(prompt)
+    named = colour_words(prompt)
+    if not named:
+        return _hashed_palette(data)
+    first = named[0]
+    if first in _GREYS:
+        level = _GREYS[first]
+        accent = COLOURS.get(named[1]) if len(named) > 1 else None
+        return (
+            hsv(0, 0, 0.1 + 0.5 * level),
+            hsv(0, 0, 0.25 + 0.6 * level),
+            hsv(accent or 0.0, 0.0 if accent is None else 0.8, 0.95),
+            hsv(0, 0, 1.0 - 0.6 * level),
+        )
+    hue = (COLOURS[first] or 0.0) + 0.02 * (unit(data, 0) - 0.5)  # a hint of the prompt's own hue
+    second = next((COLOURS[w] for w in named[1:] if COLOURS.get(w) is not None), None)
+    saturation = 0.55 if first in _DULL else 0.85
+    return (
+        hsv(hue, saturation, 0.3 + 0.1 * unit(data, 3)),
+        hsv(hue, saturation * 0.9, 0.7 + 0.15 * unit(data, 5)),
+        hsv(second if second is not None else hue + 0.04, 0.8, 0.97),
+        hsv(hue - 0.03, 0.45, 1.0),
+    )
+
+
+def _hashed_palette(data: bytes) -> tuple[Rgb, Rgb, Rgb, Rgb]:
     hue = unit(data, 0)
     second, first_accent, second_accent = _SCHEMES[data[2] % len(_SCHEMES)]
     return (
@@ -100,37 +149,6 @@ def _shape_image(side: int, colour: Rgb, *, kind: int) -> Image.Image:
     else:
         draw.ellipse((0, 0, big - 1, big - 1), outline=fill, width=max(4, big // 7))
     return image.reduce(4)
-
-
-def character_sprites(names: Sequence[str], size: tuple[int, int]) -> list[Sprite]:
-    """One badge per name, walking across its own row; alternate rows walk the other way."""
-    sprites = []
-    for k, name in enumerate(names):
-        data = digest(f"character {name}", 6)
-        image = _badge(name, hsv(unit(data, 0), 0.65, 0.95), min(size))
-        row = size[1] * (0.3 + 0.22 * (k % 3)) - image.height / 2
-        speed = size[0] * (0.08 + 0.1 * unit(data, 1)) * (1 if k % 2 == 0 else -1)
-        start = (unit(data, 2) * size[0], row + image.height)  # wraps back to `row`
-        sprites.append(Sprite(image, start, (speed, 0.0), bob=min(size) * 0.015))
-    return sprites
-
-
-def _badge(name: str, colour: Rgb, side: int) -> Image.Image:
-    """A silhouette above a name plate, in the character's own colour."""
-    label_font = font(max(8, round(side * 0.045)))
-    label = ellipsize(name, label_font, side * 0.6)
-    pad = max(2, round(side * 0.012))
-    plate = (round(label_font.getlength(label)) + 2 * pad, line_height(label_font) + 2 * pad)
-    figure = max(12, round(side * 0.2))
-    width, height = max(plate[0], figure), figure + plate[1]
-    image = Image.new("RGBA", (width, height))
-    draw = ImageDraw.Draw(image)
-    cx, head, ink = width // 2, figure // 3, (*colour, 255)
-    draw.ellipse((cx - head // 2, 0, cx + head // 2, head), fill=ink)
-    draw.rounded_rectangle((cx - figure // 3, head + 1, cx + figure // 3, figure), figure // 6, fill=ink)
-    draw.rounded_rectangle((0, figure, width - 1, height - 1), 2 * pad, fill=(15, 15, 20, 220), outline=ink)
-    draw.text((width / 2, figure + plate[1] / 2), label, font=label_font, fill=ink, anchor="mm")
-    return image
 
 
 # --- text --------------------------------------------------------------------------------------

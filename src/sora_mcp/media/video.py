@@ -1,5 +1,5 @@
 """Real video files: probe, read a frame, cut, join, preview (thumbnail and spritesheet), and
-write H.264 MP4, every write atomic.
+write H.264 MP4 (with an AAC track when given sound), every write atomic.
 
 The emulator renders with this module, the server inspects downloads with it, and the tests
 check both against it, so "what is in this file" has one answer. Every writer goes through
@@ -14,26 +14,26 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import queue
-import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Final, TypeVar, cast
+from typing import Final, cast
 
 import av
 import av.container
 import av.video.stream
+import numpy as np
 from PIL import Image
 
 from sora_mcp.files import atomic_path
-
-T = TypeVar("T")
+from sora_mcp.media.ahead import made_ahead
+from sora_mcp.media.audio import AudioPacket, Samples, add_aac_stream, encode_samples, has_audio, read_samples
 
 _CODEC: Final = "libx264"
 _PIX_FMT = "yuv420p"
 _CODEC_OPTIONS = {"preset": "ultrafast"}
+DEFAULT_CRF = 23
 # x264 splits each frame into slices encoded on every core ("0" = one thread per core and a
 # half). Frame threads were no faster here and add a frame of latency per thread.
 _THREAD_TYPE, _THREAD_COUNT = "SLICE", 0
@@ -166,8 +166,13 @@ def concat_videos(parts: Sequence[Path], dest: Path) -> None:
             )
         if not math.isclose(info.fps, first.fps, rel_tol=1e-6):
             raise ValueError(f"{part.name} runs at {info.fps} fps but {parts[0].name} at {first.fps} fps")
+    # One track for the whole: each part's sound cut or padded to its frames (silence for a
+    # part without sound), so picture and sound stay in step at every seam.
+    audio = None
+    if any(has_audio(part) for part in parts):
+        audio = np.concatenate([read_samples(p, i.frames / i.fps) for p, i in zip(parts, infos, strict=True)])
     if _can_copy_packets(parts):
-        _join_packets(parts, dest)
+        _join_packets(parts, dest, audio)
         return
 
     def frames() -> Iterator[av.VideoFrame]:
@@ -175,7 +180,7 @@ def concat_videos(parts: Sequence[Path], dest: Path) -> None:
             yield from decode_frames(part)
 
     rate = Fraction(first.fps).limit_denominator(1001)
-    write_h264(dest, frames(), width=first.width, height=first.height, fps=rate)
+    write_h264(dest, frames(), width=first.width, height=first.height, fps=rate, audio=audio)
 
 
 def render_thumbnail(video: Path, dest: Path) -> None:
@@ -235,9 +240,15 @@ def write_h264(
     width: int,
     height: int,
     fps: int | Fraction,
+    audio: Samples | None = None,
+    crf: int = DEFAULT_CRF,
 ) -> int:
     """Encode `frames` (PIL images or decoded frames, all `width` x `height`) into an H.264 MP4
     at `dest`, atomically, one frame per `1/fps` tick. Returns the number of frames written.
+    With `audio` (mono samples at `AUDIO_RATE`) the file also has an AAC track lasting exactly
+    as long as the frames: cut, or padded with silence. Sound is muxed frame by frame, so the
+    file interleaves the two and plays while it downloads. `crf` is x264's quality (lower is
+    better and slower; 23 is its default).
 
     Raises:
         ValueError: odd or non-positive dimensions (yuv420p needs even ones), no frames, or a
@@ -252,73 +263,42 @@ def write_h264(
     with (
         atomic_path(dest, make_parents=True) as tmp,
         av.open(str(tmp), "w", format="mp4") as container,
-        _made_ahead(yuv, _FRAMES_AHEAD) as ready,
+        made_ahead(yuv, _FRAMES_AHEAD) as ready,
     ):
-        stream = container.add_stream(_CODEC, rate=rate, options=dict(_CODEC_OPTIONS))
+        stream = container.add_stream(_CODEC, rate=rate, options={**_CODEC_OPTIONS, "crf": str(crf)})
         stream.width, stream.height, stream.pix_fmt = width, height, _PIX_FMT
         stream.codec_context.thread_type = _THREAD_TYPE
         stream.codec_context.thread_count = _THREAD_COUNT
-        time_base = 1 / rate
+        sound = add_aac_stream(container) if audio is not None else None
+        time_base, sent = 1 / rate, 0
         for frame in ready:
             frame.pts, frame.time_base = count, time_base
             container.mux(stream.encode(frame))
             count += 1
+            if sound is not None and audio is not None:
+                until = round(count * sound.codec_context.sample_rate / rate)
+                container.mux(encode_samples(sound, _stretch(audio, sent, until), sent))
+                sent = until
         if count == 0:
             raise ValueError("cannot write a video with no frames")
         container.mux(stream.encode(None))
+        if sound is not None:
+            container.mux(encode_samples(sound, np.zeros(0, np.float32), sent))
     return count
+
+
+def _stretch(samples: Samples, start: int, end: int) -> Samples:
+    """samples[start:end], padded with silence past the end of `samples`."""
+    part = samples[start:end]
+    if len(part) == end - start:
+        return part
+    return np.concatenate([part, np.zeros(end - start - len(part), dtype=np.float32)])
 
 
 def check_even_size(width: int, height: int) -> None:
     """Raises ValueError unless both dimensions are positive and even (H.264 yuv420p)."""
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError(f"video size must be positive and even for H.264 yuv420p, got {width}x{height}")
-
-
-@contextlib.contextmanager
-def _made_ahead(items: Iterable[T], depth: int) -> Iterator[Iterator[T]]:
-    """Iterate `items` in a worker thread, up to `depth` items ahead of the consumer.
-
-    The encoder releases the GIL while it compresses a frame, and so do numpy and most of
-    Pillow while the next one is drawn: producing and encoding overlap on different cores.
-    An error in `items` is raised to the consumer; leaving the block stops the worker."""
-    ready: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[bool, object]) -> bool:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                ready.put(item, timeout=0.05)
-                return True
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not hand_over((True, item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            hand_over((False, exc))
-            return
-        hand_over((False, None))
-
-    def consume() -> Iterator[T]:
-        while True:
-            more, value = ready.get()
-            if more:
-                yield cast(T, value)
-                continue
-            if isinstance(value, BaseException):
-                raise value
-            return
-
-    worker = threading.Thread(target=produce, name="sora-mcp-frames", daemon=True)
-    worker.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        worker.join()
 
 
 @contextlib.contextmanager
@@ -355,13 +335,22 @@ def _can_copy_packets(parts: Sequence[Path]) -> bool:
     return len(setups) == 1
 
 
-def _join_packets(parts: Sequence[Path], dest: Path) -> None:
+def _join_packets(parts: Sequence[Path], dest: Path, audio: Samples | None) -> None:
     with (
         atomic_path(dest, make_parents=True) as tmp,
         av.open(str(tmp), "w", format="mp4") as out,
         _open_video(parts[0]) as (_head, template),
     ):
         target = out.add_stream_from_template(template)
+        sound: list[AudioPacket] = []
+        if audio is not None:
+            # The joined track is encoded whole (milliseconds): copying each part's AAC packets
+            # would replay every part's encoder priming as a click at each seam.
+            track = add_aac_stream(out)
+            sound = encode_samples(track, audio, 0) + encode_samples(
+                track, np.zeros(0, np.float32), len(audio)
+            )
+        sound.reverse()  # popped from the end, in time order
         offset = 0
         for part in parts:
             with _open_video(part) as (container, stream):
@@ -372,9 +361,16 @@ def _join_packets(parts: Sequence[Path], dest: Path) -> None:
                     packet.pts += offset
                     packet.dts += offset
                     end = max(end, packet.pts + (packet.duration or 0))
+                    while sound and _seconds(sound[-1]) <= packet.dts * packet.time_base:
+                        out.mux(sound.pop())
                     packet.stream = target
                     out.mux(packet)
                 offset = end
+        out.mux(sound[::-1])
+
+
+def _seconds(packet: AudioPacket) -> Fraction:
+    return Fraction(packet.pts or 0) * (packet.time_base or 0)
 
 
 def _rate_of(stream: av.video.stream.VideoStream) -> Fraction:
