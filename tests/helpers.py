@@ -54,10 +54,14 @@ class Rig:
         self.transport = CountingTransport(httpx2.ASGITransport(app=self.app))
 
     @asynccontextmanager
-    async def client(self, **overrides: Any) -> AsyncIterator[Client]:
+    async def client(
+        self, *, client_args: dict[str, Any] | None = None, **overrides: Any
+    ) -> AsyncIterator[Client]:
+        """An MCP client on a server over this rig; `overrides` go to Settings, `client_args` to
+        the Client (e.g. a roots callback)."""
         settings = Settings.from_env(backend="emulator", **overrides)
         server = build_server(settings, clock=self.clock, transport=self.transport)
-        async with Client(server) as client:
+        async with Client(server, **(client_args or {})) as client:
             yield client
 
 

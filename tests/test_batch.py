@@ -353,7 +353,8 @@ async def test_batch_tools_declare_their_effects(rig: Rig) -> None:
     assert batch.annotations is not None and get_batch.annotations is not None
     assert (batch.annotations.read_only_hint, batch.annotations.idempotent_hint) == (False, False)
     assert (batch.annotations.destructive_hint, batch.annotations.open_world_hint) == (False, True)
-    assert (get_batch.annotations.read_only_hint, get_batch.annotations.idempotent_hint) == (True, True)
+    # get_batch downloads completed items, so it is not read-only; asking again changes nothing more.
+    assert (get_batch.annotations.read_only_hint, get_batch.annotations.idempotent_hint) == (False, True)
     for text in ("COST", "TIME", "NEXT", "not guaranteed"):
         assert text in (batch.description or "")
     assert batch.output_schema is not None and get_batch.output_schema is not None

@@ -145,8 +145,7 @@ async def test_bad_input_is_refused_before_any_request(
 ) -> None:
     async with rig.client() as client:
         result = await client.call_tool("generate", arguments)
-    assert result.is_error
-    assert error_text(result)
+    assert tool_error(result)["param"] == param
     assert rig.transport.requests == []
 
 
@@ -216,7 +215,7 @@ async def test_every_tool_declares_annotations_and_an_output_schema(rig: Rig) ->
         assert tool.annotations.open_world_hint is not None
         assert tool.output_schema is not None
         assert (tool.description and "NEXT" in tool.description) or "FREE" in (tool.description or "")
-    assert tools["get_video"].annotations.read_only_hint is True  # type: ignore[union-attr]
+    assert tools["get_video"].annotations.read_only_hint is False  # type: ignore[union-attr]  # it downloads
     assert tools["generate"].annotations.idempotent_hint is False  # type: ignore[union-attr]
 
 

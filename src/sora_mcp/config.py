@@ -27,6 +27,10 @@ from sora_mcp.errors import ConfigError
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# The longest a tool call waits for jobs: many clients end a call at 60 s whatever progress is
+# sent, so a wait must end (and say "call again") before that.
+DEFAULT_MAX_WAIT_SECONDS = 50
+MAX_WAIT_LIMIT_SECONDS = 55
 BACKENDS = ("auto", "emulator", "remote")
 Backend = Literal["emulator", "remote"]
 PROFILE_NAMES: tuple[str, ...] = (
@@ -138,6 +142,15 @@ def _absolute_dir(raw: str, var: str) -> Path:
     return path.resolve()
 
 
+def _max_wait(raw: str, var: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WAIT_LIMIT_SECONDS:
+        raise ConfigError(
+            f"{var} must be a whole number of seconds from 1 to {MAX_WAIT_LIMIT_SECONDS} (clients "
+            f"commonly end a call at 60 s); got {raw!r}. Unset it for {DEFAULT_MAX_WAIT_SECONDS}."
+        )
+    return int(raw)
+
+
 def _dirs(raw: str, var: str) -> tuple[Path, ...]:
     return tuple(_absolute_dir(part, var) for part in raw.split(os.pathsep) if part.strip())
 
@@ -153,6 +166,7 @@ URL = Parser("an http(s) URL", _url)
 FOLDER = Parser("an absolute path", _absolute_dir)
 FOLDERS = Parser("absolute paths separated by `:` (`;` on Windows)", _dirs)
 CSV = Parser("comma-separated values", _csv)
+WAIT = Parser(f"whole seconds, 1–{MAX_WAIT_LIMIT_SECONDS}", _max_wait)
 
 # ---- the table -------------------------------------------------------------------------------
 
@@ -176,9 +190,13 @@ VARIABLES: tuple[EnvVar, ...] = (
            shown_default="per-user videos folder + `/sora-mcp`",
            meaning="where files are downloaded (absolute: desktop clients start servers in unpredictable folders)"),
     EnvVar("SORA_MCP_INPUT_DIRS", "input_roots", FOLDERS, default=(),
-           meaning="extra folders from which local image files may be read; the output folder always may"),
+           meaning="extra folders from which local image files may be read; the output folder always may, and "
+           "so may the folders an MCP client declares as its roots. A refusal names the value that would allow the file"),
     EnvVar("SORA_MCP_TIMEOUT", "request_timeout", POSITIVE, default=60.0,
            meaning="per-request HTTP timeout, seconds"),
+    EnvVar("SORA_MCP_MAX_WAIT_SECONDS", "max_wait_seconds", WAIT, default=DEFAULT_MAX_WAIT_SECONDS,
+           meaning="the longest one tool call waits for jobs (many clients end a call at 60 s); a longer "
+           "`wait_seconds` is shortened and the answer says to call again"),
     EnvVar("SORA_MCP_EMULATOR_SPEED", "emulator_speed", POSITIVE, default=20.0,
            meaning="how many times faster than the real service the emulator renders"),
     EnvVar("SORA_MCP_EMULATOR_FAULTS", "emulator_faults", TEXT, old_names=("SORA_EMULATOR_FAULTS",),
@@ -224,6 +242,8 @@ class Settings:
     api_key: str | None = field(repr=False)
     profile: str
     request_timeout: float
+    # The longest one tool call waits for jobs; longer waits are shortened (call again).
+    max_wait_seconds: int
     emulator_speed: float
     emulator_faults: str | None
     # Where model-supplied paths (image references) may be read from, besides output_dir.

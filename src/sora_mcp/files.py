@@ -15,12 +15,17 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO
 
 from sora_mcp.errors import InvalidRequest
 
 _EXTENSIONS = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}
+
+# Folders the MCP client declared as its roots for the request being served (set by the server
+# around each tool call that reads files): `confine` allows them besides the configured ones.
+CLIENT_ROOTS: ContextVar[tuple[Path, ...]] = ContextVar("client_roots", default=())
 # A leading letter or digit keeps names from looking like command-line options.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # Windows refuses these as file stems whatever the extension.
@@ -107,17 +112,22 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def confine(path: str | Path, roots: Sequence[Path]) -> Path:
-    """Resolve `path` and return it only if it lies inside one of `roots`.
+    """Resolve `path` and return it only if it lies inside one of `roots` (by convention the
+    output folder first, then the SORA_MCP_INPUT_DIRS folders) or a folder the client declared
+    (`CLIENT_ROOTS`).
 
     `~` is expanded; a relative path is taken relative to `roots[0]`. Symlinks are resolved
     before the check (for the parts that exist), so a link pointing out of a root is refused.
-    The file itself need not exist.
+    The file itself need not exist. A refusal names SORA_MCP_INPUT_DIRS with the exact value
+    that would allow the file.
 
     Raises:
         InvalidRequest: NUL byte in the path, no roots configured, a path that cannot be
             resolved, or one outside every root; the message names the allowed folders.
     """
     text = os.fspath(path)
+    configured = [Path(root) for root in roots[1:]]
+    roots = [*roots, *CLIENT_ROOTS.get()]
     if "\x00" in text:
         raise InvalidRequest("the path contains a NUL byte; give a plain file path", param="path")
     if not roots:
@@ -136,9 +146,11 @@ def confine(path: str | Path, roots: Sequence[Path]) -> Path:
         if resolved.is_relative_to(root):
             return resolved
     folders = ", ".join(str(root) for root in allowed)
+    value = os.pathsep.join(str(folder) for folder in [*configured, resolved.parent])
     raise InvalidRequest(
-        f"the path {text!r} is outside the folders sora-mcp may use ({folders}); "
-        "use a path inside one of them, or a path relative to the first",
+        f"the path {text!r} is outside the folders sora-mcp may read ({folders}). Use a file inside "
+        f"one of them, or allow its folder: set SORA_MCP_INPUT_DIRS={value} in the server's "
+        "environment and restart it",
         param="path",
         code="path_not_allowed",
     )

@@ -42,13 +42,11 @@ class BatchRequest(BaseModel):
     seconds: int = Field(default=int(catalog.DEFAULT_SECONDS), description="4, 8, 12, 16 or 20.")
     image: str | None = Field(
         default=None,
-        description="Optional first frame: a local file path, an https URL or a data: URL "
-        "(JPEG/PNG/WebP); cropped to size automatically. No human faces.",
+        description="Optional first frame (path, https or data: URL), cropped to size. No human faces.",
     )
     custom_id: str | None = Field(
         default=None,
-        description="Your name for this item, unique in the batch; results are keyed by it. "
-        "Default: item-1, item-2, … by position.",
+        description="Unique name keying the results (default item-1, item-2, …).",
     )
 
 

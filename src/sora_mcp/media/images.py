@@ -190,7 +190,21 @@ async def _fetch_hops(url: str, http: httpx2.AsyncClient, max_bytes: int, resolv
     raise InvalidRequest(f"the image URL redirected more than {_MAX_REDIRECTS} times")
 
 
+def _exists(ref: str, roots: Sequence[Path]) -> bool:
+    """Whether anything is at `ref` (relative to the first root); True when that cannot be told
+    (a NUL byte, an unknown home), so `confine` gives its own refusal."""
+    try:
+        given = Path(ref).expanduser()
+        return (Path(roots[0]) / given if roots and not given.is_absolute() else given).exists()
+    except (OSError, ValueError, RuntimeError):
+        return True
+
+
 def _read_file(ref: str, roots: Sequence[Path], max_bytes: int) -> bytes:
+    if not _exists(ref, roots):
+        # Said before the folder check: "outside the folders" would send the user to change a
+        # setting for a file that is not there at all.
+        raise InvalidRequest(f"there is no file at {ref}", param="path", code="file_not_found")
     path = confine(ref, roots)
     try:
         info = path.stat()
@@ -202,7 +216,7 @@ def _read_file(ref: str, roots: Sequence[Path], max_bytes: int) -> bytes:
         with path.open("rb") as file:
             data = file.read(max_bytes + 1)
     except FileNotFoundError as exc:
-        raise InvalidRequest(f"there is no file at {path}") from exc
+        raise InvalidRequest(f"there is no file at {path}", param="path", code="file_not_found") from exc
     except OSError as exc:
         raise InvalidRequest(f"the file {path} cannot be read ({type(exc).__name__})") from exc
     if len(data) > max_bytes:

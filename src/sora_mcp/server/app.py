@@ -26,6 +26,7 @@ from sora_mcp.registry.store import Registry
 from sora_mcp.server.apps import studio_apps
 from sora_mcp.server.instructions import instructions
 from sora_mcp.server.prompts import register_prompts
+from sora_mcp.server.protocol import SoraMCPServer
 from sora_mcp.server.resources import register_resources
 from sora_mcp.server.state import AppState
 from sora_mcp.server.tools.table import add_tools
@@ -43,7 +44,7 @@ def build_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     profile: BackendProfile | None = None,
     batch_concurrency: int = DEFAULT_CONCURRENCY,
-) -> MCPServer[AppState]:
+) -> SoraMCPServer:
     """The sora-mcp MCP server. `transport` replaces the HTTP transport to the backend (tests
     pass the emulator over ASGI with a fake clock); by default it follows `settings`. `profile`
     replaces the one `settings.profile` names (tests: a backend lacking an endpoint).
@@ -53,7 +54,7 @@ def build_server(
     if profile is None:
         raise ConfigError(f"SORA_MCP_PROFILE must be one of {', '.join(PROFILES)}; got {settings.profile!r}.")
 
-    server: MCPServer[AppState] = MCPServer(
+    server = SoraMCPServer(
         "sora-mcp",
         title="Sora video studio" + (" (emulator)" if settings.is_emulator else ""),
         version=__version__,

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
-from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, TextContent
+from mcp.server.mcpserver import Context, ListRoots, Resolve
+from mcp.types import CallToolResult, ClientCapabilities, ListRootsResult, RootsCapability, TextContent
 from pydantic import Field
 
+from sora_mcp.config import DEFAULT_MAX_WAIT_SECONDS, Settings
 from sora_mcp.errors import SoraError
+from sora_mcp.files import CLIENT_ROOTS
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.server.state import AppState
 from sora_mcp.studio.studio import Studio
 
 P = ParamSpec("P")
 R = TypeVar("R")
-MAX_WAIT_SECONDS = 1800
+# What the tools advise for wait_seconds: under every client's 60 s call limit with room to spare.
+RECOMMENDED_WAIT_SECONDS = 40
 
 Seconds = Annotated[
     Literal[4, 8, 12, 16, 20], Field(description="Clip length in seconds: 4, 8, 12, 16 or 20.")
@@ -27,9 +33,8 @@ WaitSeconds = Annotated[
     int,
     Field(
         ge=0,
-        le=MAX_WAIT_SECONDS,
-        description="How long to wait for completion, sending progress meanwhile. 0 = return at once. "
-        "If the wait ends first you get still_running=true and can simply call get_video again.",
+        description=f"Seconds to wait, with progress (0 = answer at once; at most {DEFAULT_MAX_WAIT_SECONDS}). "
+        "Still running: call again.",
     ),
 ]
 VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
@@ -52,6 +57,46 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Call
     return wrapper
 
 
+async def _ask_roots(ctx: Context[AppState]) -> ListRoots | ListRootsResult:
+    # Asked only of a client that declared roots; the SDK sends roots/list (or, on the newer
+    # protocol, an input request) and injects the answer.
+    if ctx.request_context.session.check_client_capability(ClientCapabilities(roots=RootsCapability())):
+        return ListRoots()
+    return ListRootsResult(roots=[])
+
+
+ClientRoots = Annotated[ListRootsResult, Resolve(_ask_roots)]
+"""A tool parameter filled by the SDK, not by the model: the folders the client declared as its
+roots. `with_client_roots` makes them allowed input folders for the call."""
+
+
+def with_client_roots(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Let the call read files inside the client's declared roots (its `client_roots`
+    argument), besides the output folder and SORA_MCP_INPUT_DIRS. A client without roots adds
+    nothing."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        declared = kwargs.get("client_roots")
+        roots = local_folders(declared) if isinstance(declared, ListRootsResult) else ()
+        token = CLIENT_ROOTS.set(roots)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            CLIENT_ROOTS.reset(token)
+
+    return wrapper
+
+
+def local_folders(listed: ListRootsResult) -> tuple[Path, ...]:
+    """The local folders among a client's roots (file: URIs only)."""
+    return tuple(
+        Path(url2pathname(urlsplit(str(root.uri)).path))
+        for root in listed.roots
+        if str(root.uri).startswith("file://")
+    )
+
+
 def error_payload(exc: SoraError) -> dict[str, Any]:
     """The machine-readable part of a tool error: `kind` names the class (invalid_request,
     budget_exceeded, not_found, …), `code` the specific reason (the backend's code, e.g.
@@ -65,6 +110,9 @@ def error_payload(exc: SoraError) -> dict[str, Any]:
     request_id = getattr(exc, "request_id", None)
     if request_id:
         payload["request_id"] = request_id
+    problems = getattr(exc, "problems", None)
+    if problems:
+        payload["problems"] = problems
     return payload
 
 
@@ -78,6 +126,16 @@ def error_result(exc: SoraError) -> CallToolResult:
 
 def studio_of(ctx: Context[AppState]) -> Studio:
     return ctx.request_context.lifespan_context.studio
+
+
+def wait_limit(settings: Settings, wait_seconds: float) -> float:
+    """`wait_seconds` shortened to the configured maximum, so a call ends before the client's
+    own time limit; the answer then says to call again."""
+    return max(0.0, min(float(wait_seconds), float(settings.max_wait_seconds)))
+
+
+def recommended_wait(settings: Settings) -> int:
+    return min(RECOMMENDED_WAIT_SECONDS, settings.max_wait_seconds)
 
 
 def progress_reporter(ctx: Context[AppState]) -> Callable[[list[VideoRecord], float], Awaitable[None]]:

@@ -23,6 +23,7 @@ def instructions(settings: Settings) -> str:
         if limits
         else ""
     )
+    wait = min(40, settings.max_wait_seconds)
     return f"""sora-mcp produces video clips through the OpenAI Videos (Sora 2) API format.
 {backend}{budget}
 
@@ -34,8 +35,9 @@ plan whole workflows. sora://capabilities lists models, sizes, durations and pri
 Workflow:
 1. generate(prompt, model, size, seconds[, image | start_from][, characters]) starts jobs and
    returns their ids at once, with the estimated cost and time. Clips take minutes on real backends.
-2. get_video(video_id, wait_seconds=120) follows a job, sending progress while it waits; when it
-   returns still_running=true, call it again with the same id — the job keeps running meanwhile.
+2. get_video(video_id, wait_seconds={wait}) follows a job, sending progress while it waits; a call
+   waits at most {settings.max_wait_seconds} s, so when it returns still_running=true, call it again
+   with the same id — the job keeps running meanwhile.
 3. Completed videos are downloaded automatically to {settings.output_dir}; download(video_id,
    variant) re-fetches or fetches the thumbnail / spritesheet.
 4. Build on a completed clip: extend(video_id, prompt, seconds) continues it (the file is the
@@ -43,6 +45,7 @@ Workflow:
    create_character(name, video_id | clip_path) makes a reusable non-human character to name in
    later prompts; generate(start_from=video_id) starts a new shot on its last frame.
 5. For many clips at once: batch(requests or jsonl_path) returns a batch_id with the estimated
-   total at once; get_batch(batch_id, wait_seconds=300) follows every item and downloads results.
+   total at once; get_batch(batch_id, wait_seconds={wait}) follows every item (call again while
+   still_running) and downloads results.
 6. list_videos / list_characters show everything made so far, across sessions, with lineage.
 Never call generate again just because a wait ended: that starts (and bills) a second job."""

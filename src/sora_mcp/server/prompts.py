@@ -8,6 +8,7 @@ server at start rather than failing a user's request later.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from mcp import MCPError
@@ -18,10 +19,13 @@ from mcp.server.mcpserver.resources import TextResource
 from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
+from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.server.state import AppState
+from sora_mcp.studio.planning import plan_clip
 from sora_mcp.templates import Guide, Template, load_guides, load_templates
 
+log = logging.getLogger(__name__)
 GUIDES_URI = "sora://guides"
 MARKDOWN = "text/markdown"
 
@@ -68,11 +72,37 @@ class TemplatePrompt(Prompt):
         Raises:
             MCPError: INVALID_PARAMS naming every missing required (or unknown) argument at once.
         """
+        given = {name: str(value) for name, value in (arguments or {}).items()}
         try:
-            text = self.template.render({name: str(value) for name, value in (arguments or {}).items()})
+            text = self.template.render(given)
+            check_clip_arguments(self.template, given)
         except InvalidRequest as exc:
+            log.info("Prompt %r refused its arguments: %s", self.name, exc)
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
         return [UserMessage(text)]
+
+
+def check_clip_arguments(template: Template, given: dict[str, str]) -> None:
+    """Check a template's model / size / seconds (given or default) against the catalogue, as the
+    tools would: a plan built on `seconds=5` would only be refused later, by the first tool call.
+
+    Raises:
+        InvalidRequest: the first value the catalogue refuses, in the tools' own words.
+    """
+    declared = {a.name: a.default or "" for a in template.arguments}
+    if not {"model", "size", "seconds"} & set(declared):
+        return
+    values = {name: (given.get(name) or "").strip() or declared.get(name, "") for name in declared}
+    seconds = values.get("seconds") or catalog.DEFAULT_SECONDS
+    try:
+        plan_clip(
+            prompt="check",
+            model=values.get("model") or catalog.DEFAULT_MODEL,
+            size=values.get("size") or catalog.DEFAULT_SIZE,
+            seconds=int(seconds) if seconds.isdigit() else -1,
+        )
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"Prompt {template.name!r}: {exc}", code=exc.code, param=exc.param) from exc
 
 
 def register_prompts(server: MCPServer[AppState]) -> None:

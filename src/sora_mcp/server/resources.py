@@ -10,7 +10,9 @@ from mcp.server.mcpserver import Context
 
 from sora_mcp import catalog
 from sora_mcp.config import Settings
+from sora_mcp.errors import InvalidRequest
 from sora_mcp.registry.store import Registry
+from sora_mcp.server.protocol import NoSuchRecord
 from sora_mcp.server.schemas import CharacterView, LineageLink, VideoView
 from sora_mcp.server.state import AppState
 from sora_mcp.studio.lineage import children_links, parent_link
@@ -45,7 +47,11 @@ def register_resources(server: MCPServer[AppState], settings: Settings) -> None:
     )
     def video(video_id: str, ctx: Context[AppState]) -> str:
         registry = ctx.request_context.lifespan_context.studio.registry
-        record = ctx.request_context.lifespan_context.studio.get_record(video_id)
+        try:
+            record = ctx.request_context.lifespan_context.studio.get_record(video_id)
+        except InvalidRequest as exc:
+            # An expected answer (a typo, a video from another machine): a clean protocol error.
+            raise NoSuchRecord(str(exc)) from exc
         parent = parent_link(registry, record)
         data = {
             **VideoView.of(record).model_dump(mode="json"),

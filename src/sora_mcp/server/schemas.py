@@ -35,31 +35,29 @@ class VideoView(OutputModel):
     id: str | None = Field(description="The backend's video id; pass it to get_video / download.")
     local_id: str = Field(description="sora-mcp's own id, recorded before the request was sent.")
     status: str = Field(
-        description="submitting | queued | in_progress | completed | failed | unknown | deleted. "
-        "'unknown' means the request's answer was lost; it is reconciled, never resubmitted."
+        description="submitting | queued | in_progress | completed | failed | deleted | unknown (answer "
+        "lost: reconciled, never resent)."
     )
     progress: int
     model: str
     size: str
     seconds: int
     prompt: str
-    created_at: str = Field(description="When the request was made (UTC, ISO 8601).")
+    created_at: str = Field(description="UTC, ISO 8601.")
     completed_at: str | None = None
-    expires_at: str | None = Field(
-        default=None, description="When the backend deletes the files; they are downloaded before that."
-    )
+    expires_at: str | None = Field(default=None, description="When the backend deletes the files.")
     error: VideoError | None = None
-    files: dict[str, str] = Field(description="Downloaded variants: name → absolute path on this machine.")
+    files: dict[str, str] = Field(description="Downloaded variants: name → absolute path.")
     estimated_cost_usd: float
     parent_id: str | None = Field(
-        default=None, description="The video this one was made from (see relation); get_video shows it."
+        default=None, description="The video this one was made from (see relation)."
     )
     relation: str = Field(
-        description="How it was made: generate, edit, remix or extension (of parent_id). A generate "
-        "with a parent_id started on a frame of that video."
+        description="generate, edit, remix or extension (of parent_id); a generate with a parent "
+        "started on its frame."
     )
     image_reference: str | None = None
-    character_ids: list[str] = Field(default_factory=list, description="Characters appearing in it.")
+    character_ids: list[str] = Field(default_factory=list)
     note: str | None = None
 
     @classmethod
@@ -92,8 +90,8 @@ class LineageLink(OutputModel):
 
     id: str
     relation: str = Field(
-        description="For a parent: how this video was made from it. For a child: how the child was "
-        "made from this video (edit, remix, extension, or generate = started on its frame)."
+        description="How the child was made from the parent: edit, remix, extension or generate (on "
+        "its frame)."
     )
     status: str | None = Field(description="The other video's status; null if the registry lacks it.")
 
@@ -104,11 +102,9 @@ class LineageLink(OutputModel):
 
 class GenerateResult(OutputModel):
     videos: list[VideoView] = Field(description="One entry per job started (one per variation).")
-    estimated_cost_usd: float = Field(description="Estimated total for all jobs, from list prices.")
-    estimated_seconds_each: float = Field(description="Typical time until each job completes.")
-    simulated: bool = Field(
-        description="True when the backend is the built-in emulator (no real video model)."
-    )
+    estimated_cost_usd: float = Field(description="From list prices.")
+    estimated_seconds_each: float
+    simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     errors: list[str] = Field(description="Jobs that could not be started; the others are unaffected.")
     next_step: str
 
@@ -170,7 +166,7 @@ class ExtendResult(OutputModel):
     budget: ExtensionBudgetView
     estimated_cost_usd: float = Field(description="Billed for the new seconds only.")
     estimated_seconds: float = Field(description="Typical time until the job completes.")
-    simulated: bool = Field(description="True when the backend is the built-in emulator.")
+    simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     next_step: str
 
 
@@ -180,18 +176,18 @@ class EditResult(OutputModel):
     fallback: str | None = Field(default=None, description="Why it was sent as a remix, if it was.")
     estimated_cost_usd: float = Field(description="Billed like a new clip of the source's length.")
     estimated_seconds: float = Field(description="Typical time until the job completes.")
-    simulated: bool = Field(description="True when the backend is the built-in emulator.")
+    simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     next_step: str
 
 
 class CharacterView(OutputModel):
     """A reusable character."""
 
-    id: str = Field(description="The backend's character id.")
+    id: str
     name: str = Field(description="Write this exact name in prompts that use the character.")
     backend: str = Field(description="Where it was made; it can be used only there.")
-    source: str = Field(description="The clip it was made from.")
-    created_at: str = Field(description="When it was made (UTC, ISO 8601).")
+    source: str
+    created_at: str = Field(description="UTC, ISO 8601.")
 
     @classmethod
     def of(cls, record: CharacterRecord) -> CharacterView:
@@ -207,7 +203,7 @@ class CharacterView(OutputModel):
 class CreateCharacterResult(OutputModel):
     character: CharacterView
     clip_path: str = Field(description="The 2–4 s clip that was uploaded (absolute path).")
-    clip_seconds: float = Field(description="Its measured length.")
+    clip_seconds: float
     next_step: str
 
 
@@ -220,11 +216,10 @@ class ListCharactersResult(OutputModel):
 class DeleteVideoResult(OutputModel):
     video: VideoView = Field(description="The registry record, now with status 'deleted'.")
     remote: str = Field(
-        description="What happened on the backend: deleted | already_gone | unsupported (the backend "
-        "cannot delete; only the registry was marked) | no_backend_id | already_deleted."
+        description="deleted | already_gone | unsupported (registry only) | no_backend_id | already_deleted."
     )
     files_deleted: list[str] = Field(description="Local files removed (only with delete_files=true).")
-    files_kept: list[str] = Field(description="Local files left on disk.")
+    files_kept: list[str]
     next_step: str
 
 

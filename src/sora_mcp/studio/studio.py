@@ -133,7 +133,11 @@ class Studio:
     async def prepare_image(self, ref: str, size: str, fit: FitMode = "crop") -> PreparedImage:
         width, height = catalog.parse_size(size)
         roots = [self.settings.output_dir, *self.settings.input_roots]
-        return await prepare_image(ref, width, height, fit, roots=roots, http=self._fetch_http)
+        try:
+            return await prepare_image(ref, width, height, fit, roots=roots, http=self._fetch_http)
+        except InvalidRequest as exc:
+            exc.param = "image"  # the tool argument at fault, whatever part of the reference failed
+            raise
 
     # ---- generate -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from pydantic import Field
 from sora_mcp.batch.plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
 from sora_mcp.batch.service import PRICE_NOTE, Batches, BatchState, ModeChoice
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.server.common import MAX_WAIT_SECONDS
+from sora_mcp.server.common import ClientRoots, WaitSeconds, recommended_wait, wait_limit
 from sora_mcp.server.schemas import OutputModel, VideoError
 from sora_mcp.server.state import AppState
 
@@ -27,13 +27,12 @@ class BatchItemView(OutputModel):
 
     custom_id: str
     video_id: str | None = Field(
-        description="The backend's video id once known (direct: right after sending; native: when "
-        "the batch completes). Works with get_video and download."
+        description="The backend's video id once known; works with get_video and download."
     )
-    local_id: str = Field(description="sora-mcp's own id for the item, recorded before anything was sent.")
+    local_id: str = Field(description="sora-mcp's own id, recorded before the request was sent.")
     status: str = Field(
-        description="pending (waiting in sora-mcp's queue: not sent, not billed) | submitting | queued | "
-        "in_progress | completed | failed | unknown (answer lost; never resent)."
+        description="pending (queued here, not sent) | submitting | queued | in_progress | completed | "
+        "failed | unknown (answer lost; never resent)."
     )
     progress: int
     model: str
@@ -41,7 +40,7 @@ class BatchItemView(OutputModel):
     seconds: int
     prompt: str
     error: VideoError | None = None
-    files: dict[str, str] = Field(description="Downloaded variants: name → absolute path on this machine.")
+    files: dict[str, str] = Field(description="Downloaded variants: name → absolute path.")
     estimated_cost_usd: float
     note: str | None = None
 
@@ -80,11 +79,11 @@ class BatchStartResult(OutputModel):
     dry_run: bool
     status: str
     count: int
-    items: list[PlannedItemView] = Field(description="Every item, in order, with its estimated cost.")
-    estimated_total_usd: float = Field(description="Estimated cost of every item, from list prices.")
-    estimated_seconds_each: float = Field(description="Typical time until one item completes once sent.")
+    items: list[PlannedItemView]
+    estimated_total_usd: float = Field(description="From list prices.")
+    estimated_seconds_each: float
     price_note: str
-    simulated: bool = Field(description="True when the backend is the built-in emulator (nothing billed).")
+    simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     next_step: str
 
 
@@ -93,16 +92,16 @@ class GetBatchResult(OutputModel):
     backend_batch_id: str | None = None
     mode: Literal["native", "direct"]
     status: str = Field(
-        description="direct: in_progress | completed. native: the backend's status (validating, "
-        "in_progress, finalizing, completed, failed, expired, cancelled), or submitting / unknown."
+        description="direct: in_progress | completed; native: the backend's batch status, or submitting "
+        "/ unknown."
     )
     items: dict[str, BatchItemView] = Field(description="Every item, keyed by custom_id.")
-    totals: dict[str, int] = Field(description="How many items are in each status.")
+    totals: dict[str, int] = Field(description="Items per status.")
     backend_counts: dict[str, int] | None = Field(
         default=None, description="The backend's own counts while a native batch runs."
     )
     estimated_total_usd: float
-    cost_so_far_usd: float = Field(description="Estimated cost of the items completed so far (list prices).")
+    cost_so_far_usd: float = Field(description="Items completed so far, at list prices.")
     still_running: bool = Field(description="True while some items can still change; call get_batch again.")
     problems: list[str] = Field(description="Items that could not be refreshed or downloaded this time.")
     note: str | None = None
@@ -115,43 +114,37 @@ def _batches(ctx: Context[AppState]) -> Batches:
 
 async def batch(
     ctx: Context[AppState],
+    client_roots: ClientRoots,
     requests: Annotated[
         list[BatchRequest] | None,
         Field(
-            description=f"The clips, 1–{MAX_ITEMS}: each with prompt, model, size, seconds, optional "
-            "image and custom_id. Give this or jsonl_path."
+            description=f"The clips (1–{MAX_ITEMS}), each like generate's arguments plus custom_id. "
+            "This or jsonl_path."
         ),
     ] = None,
     jsonl_path: Annotated[
         str | None,
         Field(
-            description='A JSONL file in the Batch API format, one line per clip: {"custom_id", '
-            '"method": "POST", "url": "/v1/videos", "body": {prompt, model, size, seconds, '
-            "input_reference?}}. Must be inside the output folder (or a configured input folder)."
+            description='A JSONL file in the Batch API format (lines {"custom_id", "method": "POST", '
+            '"url": "/v1/videos", "body": {…}}), in the output folder or an input folder.'
         ),
     ] = None,
     mode: Annotated[
         ModeChoice,
         Field(
-            description="native: the backend's Batch API (one request for all). direct: sora-mcp "
-            "sends the items itself, 3 at a time, pausing on rate limits. auto: native when the "
-            "backend has a Batch API."
+            description="native: the backend's Batch API; direct: sora-mcp sends the items (3 at a time, "
+            "pausing on rate limits); auto: native when the backend has one."
         ),
     ] = "auto",
     dry_run: Annotated[
         bool, Field(description="Only check the items and show the estimated cost; send nothing.")
     ] = False,
 ) -> BatchStartResult:
-    """Start many video clips at once, from a list of requests or a JSONL file.
-
-    COST: every item is billed like generate — sora-2 $0.10/s, sora-2-pro $0.30–0.50/s. Every
-    item is checked first (all problems are reported together and nothing is sent), and the
-    answer gives the estimated total from list prices; batch prices may be lower on some
-    backends but that is not guaranteed. Use dry_run=true to see the estimate before sending.
-    TIME: returns at once with the batch id; items take minutes each (native batches may take
-    longer to start). NEXT: call get_batch(batch_id, wait_seconds=300) until still_running is
-    false; completed items are downloaded automatically. Do not call batch again to "retry":
-    that starts and bills every item again.
+    """Start many clips at once, from a list of requests or a JSONL file. COST: each item like
+    generate; every item is checked first (all problems reported, nothing sent) and the estimated
+    total returned (lower batch prices are not guaranteed). TIME: returns at once; items take
+    minutes. NEXT: get_batch(batch_id, wait_seconds=40), again while still_running (items download
+    automatically). Never call batch again to "retry": that bills every item again.
     """
     batches = _batches(ctx)
     chosen = batches.choose_mode(mode)
@@ -164,26 +157,19 @@ async def batch(
 async def get_batch(
     batch_id: Annotated[str, Field(description="The batch_id returned by the batch tool.")],
     ctx: Context[AppState],
-    wait_seconds: Annotated[
-        int,
-        Field(
-            ge=0,
-            le=MAX_WAIT_SECONDS,
-            description="How long to wait for every item to finish, sending progress meanwhile. "
-            "0 = return at once. If the wait ends first, still_running is true: call again.",
-        ),
-    ] = 0,
+    wait_seconds: WaitSeconds = 0,
 ) -> GetBatchResult:
-    """Show a batch: every item's status keyed by custom_id, totals, cost so far; optionally wait.
+    """Show a batch: every item's status keyed by custom_id, totals, cost so far; optionally wait
+    for every item, sending progress.
 
-    FREE (nothing new is started; queued items of a direct batch keep being sent). With
-    wait_seconds > 0 it sends progress notifications until every item has finished or the wait
-    ends. Completed items are downloaded automatically (absolute paths in files). Failed items
-    carry error.code (e.g. moderation_blocked): rephrase and generate them again.
-    NEXT: call again while still_running is true.
+    FREE (queued items of a direct batch keep being sent). Call again while still_running is true.
+    Completed items are downloaded automatically; failed ones carry error.code: rephrase those.
     """
-    state = await _batches(ctx).status(batch_id, wait_seconds=wait_seconds, on_progress=_reporter(ctx))
-    return _status_result(state)
+    batches = _batches(ctx)
+    settings = batches.studio.settings
+    wait = wait_limit(settings, wait_seconds)
+    state = await batches.status(batch_id, wait_seconds=wait, on_progress=_reporter(ctx))
+    return _status_result(state, recommended_wait(settings))
 
 
 def _start_result(
@@ -205,7 +191,8 @@ def _start_result(
         next_step = "Nothing was sent. Call batch again without dry_run to start these items."
     else:
         next_step = (
-            f"Call get_batch(batch_id='{state.record.local_id}', wait_seconds=300) to follow the items."
+            f"Call get_batch(batch_id='{state.record.local_id}', "
+            f"wait_seconds={recommended_wait(batches.studio.settings)}), again while still_running is true."
         )
     return BatchStartResult(
         batch_id=state.record.local_id if state else None,
@@ -223,11 +210,11 @@ def _start_result(
     )
 
 
-def _status_result(state: BatchState) -> GetBatchResult:
+def _status_result(state: BatchState, wait: int) -> GetBatchResult:
     record = state.record
     counts = state.backend_counts
     if state.still_running:
-        next_step = f"Still running. Call get_batch(batch_id='{record.local_id}', wait_seconds=300)."
+        next_step = f"Still running. Call get_batch(batch_id='{record.local_id}', wait_seconds={wait}) again."
     elif state.totals.get("failed"):
         next_step = (
             "Done. Completed items are in files; failed items carry error.code — rephrase their prompts "

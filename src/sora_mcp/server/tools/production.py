@@ -13,7 +13,16 @@ from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of
+from sora_mcp.server.common import (
+    ClientRoots,
+    Seconds,
+    VideoId,
+    WaitSeconds,
+    progress_reporter,
+    recommended_wait,
+    studio_of,
+    wait_limit,
+)
 from sora_mcp.server.schemas import (
     CharacterView,
     CreateCharacterResult,
@@ -37,24 +46,16 @@ async def extend_tool(
     ],
     prompt: Annotated[
         str,
-        Field(
-            description="Only the NEXT beat: what happens after the last frame (action, camera move). "
-            "Do not re-describe the whole scene."
-        ),
+        Field(description="Only the NEXT beat after the last frame; do not re-describe the scene."),
     ],
     ctx: Context[AppState],
     seconds: Seconds = 4,
     wait_seconds: WaitSeconds = 0,
 ) -> ExtendResult:
-    """Continue a completed video: the result is a NEW video whose file is the whole stitched
-    sequence (source + new seconds); the source stays as it was.
-
-    LIMITS (checked before anything is sent): at most 6 extensions per original video and at
-    most 120 s in total, counted along the lineage; extensions take no characters and no
-    image (they continue what is on screen). The answer gives the remaining budget.
-    COST: billed for the NEW seconds only (sora-2 $0.10/s, sora-2-pro $0.30–0.50/s).
-    TIME: like a new clip of that length. NEXT: get_video(new id, wait_seconds=120); extend
-    the new id again to go on; when the budget is spent, generate with start_from=<id>.
+    """Continue a completed video: a NEW video whose file is the whole stitched sequence; the source
+    is unchanged. LIMITS (checked first): 6 extensions and 120 s per original; no characters or
+    image. COST: the new seconds only. NEXT: get_video(new id, wait_seconds=40), again while still
+    running; extend the new id to go on; when the budget is spent, generate(start_from=<id>).
     """
     studio = studio_of(ctx)
     derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
@@ -66,7 +67,7 @@ async def extend_tool(
         estimated_cost_usd=derived.estimated_cost_usd,
         estimated_seconds=derived.estimated_seconds,
         simulated=studio.settings.is_emulator,
-        next_step=_follow(record, derived),
+        next_step=_follow(record, derived, recommended_wait(studio.settings)),
     )
 
 
@@ -75,21 +76,18 @@ async def edit_tool(
     prompt: Annotated[
         str,
         Field(
-            description="ONE change, stated plainly, plus what must stay: e.g. 'Make the jacket red; "
-            "keep the framing, the lighting and the dog's movement the same.'"
+            description="ONE change plus what must stay, e.g. 'Make the jacket red; keep framing and light.'"
         ),
     ],
     ctx: Context[AppState],
     wait_seconds: WaitSeconds = 0,
 ) -> EditResult:
-    """Make a changed copy of a completed video from an instruction (POST /videos/edits;
-    sent as a remix when the backend has no edits endpoint — the answer says so).
+    """Make a changed copy of a completed video from an instruction (sent as a remix when the
+    backend has no edits endpoint; the answer says so).
 
-    HOW: change ONE thing per edit (colour, weather, an object, the time of day) and restate
-    what must stay the same; chain edits for several changes — each result can be edited
-    again, and get_video shows the chain. Big changes work better as a new generate.
-    COST: billed like a new clip of the source's length. TIME: like a new clip.
-    NEXT: get_video(new id, wait_seconds=120) and compare with the source.
+    Change ONE thing per edit and restate what must stay; chain edits for more (get_video shows
+    the chain). Big changes work better as a new generate. COST and TIME: like a new clip of the
+    source's length. NEXT: get_video(new id, wait_seconds=40), again while still running.
     """
     studio = studio_of(ctx)
     derived = await edit(studio, video_id, prompt=prompt)
@@ -101,7 +99,7 @@ async def edit_tool(
         estimated_cost_usd=derived.estimated_cost_usd,
         estimated_seconds=derived.estimated_seconds,
         simulated=studio.settings.is_emulator,
-        next_step=_follow(record, derived),
+        next_step=_follow(record, derived, recommended_wait(studio.settings)),
     )
 
 
@@ -115,12 +113,10 @@ async def create_character_tool(
         ),
     ],
     ctx: Context[AppState],
+    client_roots: ClientRoots,
     clip_path: Annotated[
         str | None,
-        Field(
-            description="A local MP4 of 2–4 s showing the character, inside the output folder or an "
-            "allowed input folder. Give this OR video_id."
-        ),
+        Field(description="A local 2–4 s MP4 of the character (output or input folder). This OR video_id."),
     ] = None,
     video_id: Annotated[
         str | None,
@@ -138,15 +134,12 @@ async def create_character_tool(
         ),
     ] = DEFAULT_CLIP_SECONDS,
 ) -> CreateCharacterResult:
-    """Make a reusable NON-HUMAN character — an animal, creature, mascot, object or stylised
-    figure; never a real person (human likeness is refused) — from a 2–4 s clip: a local
-    file, or a stretch cut from a video made here (same aspect ratio as the videos that will
-    use it).
+    """Make a reusable NON-HUMAN character (animal, creature, mascot, object, stylised figure;
+    human likeness is refused) from a 2–4 s clip: a local file or a stretch of a video made here,
+    in the aspect ratio of the videos that will use it.
 
-    The clip is measured first; outside 2–4 s it is refused with its length, nothing sent.
-    COST: uploading is billable on some backends; it is never retried. TIME: seconds.
-    NEXT: generate(prompt mentioning the NAME verbatim, characters=[name]) — at most 2
-    characters per video; list_characters shows them all.
+    The clip is measured first; outside 2–4 s nothing is sent. COST: billable on some backends,
+    never retried. NEXT: generate(prompt with the NAME verbatim, characters=[name]).
     """
     studio = studio_of(ctx)
     outcome = await create_character(
@@ -167,10 +160,8 @@ async def create_character_tool(
 
 
 async def list_characters_tool(ctx: Context[AppState]) -> ListCharactersResult:
-    """List the characters made so far (every session, newest first) with their names.
-
-    FREE and instant: reads the local registry. Also readable as the sora://characters resource.
-    """
+    """List the characters made so far (every session, newest first). FREE; reads the registry
+    (also the sora://characters resource)."""
     studio = studio_of(ctx)
     characters = studio.registry.list_characters()
     here = studio.settings.backend_label
@@ -189,12 +180,11 @@ async def delete_video_tool(
         bool, Field(description="Also remove the downloaded files from this machine (default: keep).")
     ] = False,
 ) -> DeleteVideoResult:
-    """Delete a video on the backend and mark it 'deleted' in the registry (the record and its
-    lineage stay listed). Local files are KEPT unless delete_files=true.
+    """Delete a video on the backend and mark it 'deleted' in the registry (record and lineage
+    stay listed; local files are kept unless delete_files=true).
 
-    FREE. Cannot be undone on the backend: edits and extensions of it can no longer be made.
-    Ask the user before deleting anything they did not ask to delete.
-    NEXT: list_videos(status='deleted') shows deleted videos.
+    FREE. Cannot be undone: no more edits or extensions of it. Ask the user before deleting
+    anything they did not ask to delete.
     """
     outcome = await delete_video(studio_of(ctx), video_id, delete_files=delete_files)
     remote_said = {
@@ -214,17 +204,20 @@ async def delete_video_tool(
     )
 
 
-async def _maybe_wait(studio: Studio, ctx: Context[AppState], record: VideoRecord, wait: int) -> VideoRecord:
+async def _maybe_wait(
+    studio: Studio, ctx: Context[AppState], record: VideoRecord, wait_seconds: int
+) -> VideoRecord:
+    wait = wait_limit(studio.settings, wait_seconds)
     if wait <= 0:
         return record
     (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=progress_reporter(ctx))
     return record
 
 
-def _follow(record: VideoRecord, derived: Derived) -> str:
+def _follow(record: VideoRecord, derived: Derived, wait: int) -> str:
     vid = record.id or record.local_id
     if record.status in UNFINISHED_STATUSES:
-        return f"Call get_video('{vid}', wait_seconds=120) until it completes."
+        return f"Call get_video('{vid}', wait_seconds={wait}), again while still_running is true."
     if record.status == "completed":
         more = (
             f" {derived.budget.extensions_left} extension(s) and {derived.budget.seconds_left} s left."

@@ -15,21 +15,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
 from sora_mcp.server.apps import studio_ui_meta
-from sora_mcp.server.common import tool_errors
-from sora_mcp.server.state import AppState
+from sora_mcp.server.common import tool_errors, with_client_roots
+from sora_mcp.server.protocol import SoraMCPServer
 from sora_mcp.server.tools import batch, production, videos
 
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """One tool as the client sees it. The hints say what a call does (MCP tool annotations):
-    `read_only` — changes nothing anywhere; `destructive` — may delete or overwrite;
-    `idempotent` — repeating the same call has no further effect; `open_world` — reaches the
-    backend (outside this machine)."""
+    """One tool as the client sees it. The hints say what a call does (MCP tool annotations), and
+    `test_annotations.py` checks them against what each tool does:
+    `read_only` — changes nothing: no file written, no registry row changed, no request but
+    reads; `destructive` — may delete; `idempotent` — repeating the same call has no further
+    effect; `open_world` — reaches the backend (outside this machine)."""
 
     name: str
     title: str
@@ -55,11 +55,12 @@ class ToolSpec:
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("generate", "Generate video clips", videos.generate, read_only=False),
+    # get_video and get_batch refresh the registry and download completed files: not read-only.
     ToolSpec(
         "get_video",
         "Get / wait for a video",
         videos.get_video,
-        read_only=True,
+        read_only=False,
         idempotent=True,
         meta=studio_ui_meta(),
     ),
@@ -93,15 +94,21 @@ TOOLS: tuple[ToolSpec, ...] = (
         idempotent=True,
     ),
     ToolSpec("batch", "Generate many clips in one batch", batch.batch, read_only=False),
-    ToolSpec("get_batch", "Get / wait for a batch", batch.get_batch, read_only=True, idempotent=True),
+    ToolSpec("get_batch", "Get / wait for a batch", batch.get_batch, read_only=False, idempotent=True),
 )
 
 
-def add_tools(server: MCPServer[AppState], tools: Iterable[ToolSpec] = TOOLS) -> None:
-    """Add every tool of the table to `server`, each wrapped so domain errors become tool errors."""
+def add_tools(server: SoraMCPServer, tools: Iterable[ToolSpec] = TOOLS) -> None:
+    """Add every tool of the table to `server`, each wrapped so domain errors become tool errors,
+    (the server refuses arguments a tool does not take: see protocol.py)."""
     for spec in tools:
+        # A tool taking local paths declares `client_roots`; the client's roots then count as
+        # allowed folders for its call.
+        fn = (
+            with_client_roots(spec.fn) if "client_roots" in inspect.signature(spec.fn).parameters else spec.fn
+        )
         server.add_tool(
-            tool_errors(spec.fn),
+            tool_errors(fn),
             name=spec.name,
             title=spec.title,
             description=spec.description(),

@@ -19,7 +19,16 @@ from sora_mcp import catalog
 from sora_mcp.api.models import Variant
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.registry.store import Registry
-from sora_mcp.server.common import Seconds, VideoId, WaitSeconds, progress_reporter, studio_of
+from sora_mcp.server.common import (
+    ClientRoots,
+    Seconds,
+    VideoId,
+    WaitSeconds,
+    progress_reporter,
+    recommended_wait,
+    studio_of,
+    wait_limit,
+)
 from sora_mcp.server.schemas import (
     DownloadResult,
     GenerateResult,
@@ -57,31 +66,27 @@ Prompt = Annotated[
 FirstFrame = Annotated[
     str | None,
     Field(
-        description="Optional first frame: a local file path, an https URL or a data: URL "
-        "(JPEG/PNG/WebP). It is fitted to `size` automatically (see fit); the prompt then "
-        "describes what happens next. No human faces."
+        description="Optional first frame: a local path, https URL or data: URL (JPEG/PNG/WebP), fitted "
+        "to size (see fit); the prompt says what happens next. No human faces."
     ),
 ]
 Fit = Annotated[
     Literal["crop", "pad", "stretch"],
-    Field(
-        description="How a first frame of another shape is fitted to `size`: crop (fill, trim "
-        "the edges), pad (fit inside, black bars) or stretch."
-    ),
+    Field(description="Fitting a first frame of another shape: crop (fill), pad (black bars) or stretch."),
 ]
 Characters = Annotated[
     list[str] | None,
     Field(
         max_length=catalog.CHARACTERS_PER_VIDEO,
-        description="Up to 2 characters (names or ids from create_character / list_characters). "
-        "Each character's name must appear verbatim in the prompt.",
+        description="Up to 2 character names or ids (create_character); each name must appear verbatim "
+        "in the prompt.",
     ),
 ]
 StartFrom = Annotated[
     str | None,
     Field(
-        description="Continuity: a video id whose LAST frame becomes this clip's first frame "
-        "(or the frame at start_from_second). Use instead of image. Chain scenes with it."
+        description="A video id whose last frame (or the frame at start_from_second) becomes the first "
+        "frame, instead of image: chains scenes."
     ),
 ]
 StartFromSecond = Annotated[
@@ -110,6 +115,7 @@ StatusFilter = Annotated[
 async def generate(
     prompt: Prompt,
     ctx: Context[AppState],
+    client_roots: ClientRoots,
     model: ModelName = catalog.DEFAULT_MODEL,
     size: Size = catalog.DEFAULT_SIZE,
     seconds: Seconds = 4,
@@ -121,16 +127,11 @@ async def generate(
     variations: Variations = 1,
     wait_seconds: WaitSeconds = 0,
 ) -> GenerateResult:
-    """Start new video clips from a text prompt, optionally with a first frame (an image, or
-    a frame of an earlier clip via start_from) and up to 2 recurring characters.
-
-    COST: billed per second of output — sora-2 $0.10/s, sora-2-pro $0.30/s (720p) or $0.50/s
-    (larger sizes); × variations. The estimate is returned. TIME: a few minutes per clip on a
-    real backend. Returns at once with the job ids (unless wait_seconds > 0).
-    NEXT: call get_video(video_id, wait_seconds=120) until status is completed (files are then
-    downloaded automatically), or list_videos. Do not call generate again to "retry" a job that
-    is still running — that starts and bills another one. To make it longer use extend; to
-    change one thing use edit.
+    """Start video clips from a prompt, optionally on a first frame (image or start_from) with up to
+    2 characters. COST: per second of output × variations (see model); the estimate is returned.
+    Returns at once with job ids; clips take minutes. NEXT: get_video(video_id, wait_seconds=40),
+    again while still running (files download automatically). Never call generate again to
+    "retry" a running job: that bills another. Longer: extend; one change: edit.
     """
     studio = studio_of(ctx)
     plan = await plan_generation(
@@ -148,14 +149,16 @@ async def generate(
     )
     outcome = await studio.generate(plan)
     records = outcome.records
-    if wait_seconds > 0 and records:
+    wait = wait_limit(studio.settings, wait_seconds)
+    if wait > 0 and records:
         records = await studio.wait(
-            [r.local_id for r in records], timeout=wait_seconds, on_progress=progress_reporter(ctx)
+            [r.local_id for r in records], timeout=wait, on_progress=progress_reporter(ctx)
         )
     running = [r for r in records if r.status in UNFINISHED_STATUSES]
     ids = ", ".join(r.id or r.local_id for r in running)
     next_step = (
-        f"Call get_video with video_id {ids} and wait_seconds=120 to follow progress."
+        f"Call get_video with video_id {ids} and wait_seconds={recommended_wait(studio.settings)}; "
+        "call again while still_running is true."
         if running
         else "Done: see files for the downloaded MP4s; list_videos shows everything."
     )
@@ -170,23 +173,23 @@ async def generate(
 
 
 async def get_video(
-    video_id: VideoId, ctx: Context[AppState], wait_seconds: WaitSeconds = 0
+    video_id: VideoId,
+    ctx: Context[AppState],
+    wait_seconds: WaitSeconds = 0,
+    preview: Annotated[bool, Field(description="Include the thumbnail inline again.")] = False,
 ) -> Annotated[CallToolResult, GetVideoResult]:
-    """Show one video's status, progress, files, error and lineage (parent: what it was made
-    from; children: what was made from it); optionally wait for it to finish.
-
-    FREE (no generation is started). With wait_seconds > 0 it polls and sends progress
-    notifications every few seconds until the job completes or fails, or the wait ends; then it
-    answers still_running=true with the same id — just call again. Completed videos are
-    downloaded automatically (absolute paths in `files`). A failed video carries error.code
-    (e.g. moderation_blocked): rephrase the prompt and generate again.
+    """Show a video's status, progress, files, error and lineage; optionally wait for it. FREE.
+    still_running=true: call again with the same id (the job keeps running). Completed videos are
+    downloaded automatically; the thumbnail comes inline the first time. A failed one carries
+    error.code (e.g. moderation_blocked): rephrase and generate again.
     """
     studio = studio_of(ctx)
+    known = studio.registry.get_video(video_id)
+    seen_completed = known is not None and known.status == "completed"
     record = await studio.refresh(video_id)
-    if wait_seconds > 0 and record.status in UNFINISHED_STATUSES:
-        (record,) = await studio.wait(
-            [record.local_id], timeout=wait_seconds, on_progress=progress_reporter(ctx)
-        )
+    wait = wait_limit(studio.settings, wait_seconds)
+    if wait > 0 and record.status in UNFINISHED_STATUSES:
+        (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=progress_reporter(ctx))
     still_running = record.status in UNFINISHED_STATUSES
     parent = parent_link(studio.registry, record)
     result = GetVideoResult(
@@ -194,19 +197,18 @@ async def get_video(
         still_running=still_running,
         parent=LineageLink.of(parent) if parent else None,
         children=[LineageLink.of(link) for link in children_links(studio.registry, record)],
-        next_step=_next(record),
+        next_step=_next(record, recommended_wait(studio.settings)),
     )
-    return _with_media(result, record)
+    return _with_media(result, record, preview=preview or not seen_completed)
 
 
 async def download(
     video_id: VideoId, ctx: Context[AppState], variant: DownloadVariant = "video"
 ) -> Annotated[CallToolResult, DownloadResult]:
-    """Download a completed video's files into the output folder and return absolute paths.
+    """Download a completed video's files into the output folder; returns absolute paths.
 
-    FREE. Completed videos are already downloaded automatically; use this to re-fetch, or for
-    the thumbnail / spritesheet. Files expire on the backend (see expires_at). Writes are atomic:
-    a file under its final name is always complete.
+    FREE. Completed videos are already downloaded automatically: use this to re-fetch, or for
+    the thumbnail / spritesheet. Files expire on the backend (expires_at). Writes are atomic.
     """
     studio = studio_of(ctx)
     variants: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet") if variant == "all" else (variant,)
@@ -216,7 +218,7 @@ async def download(
         files={k: str(v) for k, v in paths.items()},
         next_step="Open the files, or show the path to the user.",
     )
-    return _with_media(result, record, only=set(paths))
+    return _with_media(result, record, only=set(paths), preview="thumbnail" in paths)
 
 
 async def list_videos(
@@ -235,8 +237,7 @@ async def list_videos(
 ) -> ListVideosResult:
     """List the videos in the local registry (every session, newest first), with status and files.
 
-    FREE and instant: reads the local registry only (use get_video for a fresh status).
-    Filters combine: e.g. character='Pip' and status='completed'.
+    FREE and instant: reads the registry only (get_video gives a fresh status). Filters combine.
     """
     registry = studio_of(ctx).registry
     records = registry.list_videos(
@@ -278,7 +279,7 @@ def _parent_id(registry: Registry, ref: str | None) -> str | None:
     return (found.id or found.local_id) if found else ref
 
 
-def _next(record: VideoRecord) -> str:
+def _next(record: VideoRecord, wait: int) -> str:
     vid = record.id or record.local_id
     match record.status:
         case "completed":
@@ -293,12 +294,18 @@ def _next(record: VideoRecord) -> str:
         case "deleted":
             return "This video was deleted."
         case _:
-            return f"Still {record.status} ({record.progress}%). Call get_video('{vid}', wait_seconds=120)."
+            return (
+                f"Still {record.status} ({record.progress}%). Call get_video('{vid}', wait_seconds={wait}) "
+                "again; the job keeps running meanwhile."
+            )
 
 
-def _with_media(result: Any, record: VideoRecord, only: set[str] | None = None) -> CallToolResult:
-    """The structured result plus resource links to local files and a small inline preview, for
-    hosts that show media but ignore structured content."""
+def _with_media(
+    result: Any, record: VideoRecord, *, preview: bool, only: set[str] | None = None
+) -> CallToolResult:
+    """The structured result plus resource links to local files and, with `preview`, a small
+    inline thumbnail, for hosts that show media but ignore structured content. The thumbnail is
+    sent only when it helps (first completion, or asked for): it costs context on every call."""
     blocks: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json(indent=2))]
     for variant, path_text in record.files.items():
         if only is not None and variant not in only:
@@ -316,7 +323,7 @@ def _with_media(result: Any, record: VideoRecord, only: set[str] | None = None) 
             )
         )
     thumb = record.files.get("thumbnail")
-    if thumb and Path(thumb).is_file() and Path(thumb).stat().st_size <= PREVIEW_MAX_BYTES:
+    if preview and thumb and Path(thumb).is_file() and Path(thumb).stat().st_size <= PREVIEW_MAX_BYTES:
         data = base64.b64encode(Path(thumb).read_bytes()).decode()
         blocks.append(ImageContent(type="image", data=data, mime_type="image/webp"))
     return CallToolResult(content=blocks, structured_content=result.model_dump(mode="json"))
