@@ -204,7 +204,11 @@ def _read_file(ref: str, roots: Sequence[Path], max_bytes: int) -> bytes:
     if not _exists(ref, roots):
         # Said before the folder check: "outside the folders" would send the user to change a
         # setting for a file that is not there at all.
-        raise InvalidRequest(f"there is no file at {ref}", param="path", code="file_not_found")
+        raise InvalidRequest(
+            f"there is no file at {ref!r}; give the path of an existing {_ALLOWED} file",
+            param="path",
+            code="file_not_found",
+        )
     path = confine(ref, roots)
     try:
         info = path.stat()
