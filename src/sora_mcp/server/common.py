@@ -33,8 +33,8 @@ WaitSeconds = Annotated[
     int,
     Field(
         ge=0,
-        description=f"Seconds to wait, with progress (0 = answer at once; at most {DEFAULT_MAX_WAIT_SECONDS}). "
-        "Still running: call again.",
+        description=f"Seconds to wait, with progress (0 = answer now; at most {DEFAULT_MAX_WAIT_SECONDS}); "
+        "still running: call again.",
     ),
 ]
 VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]

@@ -4,18 +4,19 @@ so it carries what a model needs to call the tools and read their answers, once.
 - the titles pydantic derives from field names ("Video Id") are dropped: the name says it, and
   the annotations' title repeats the tool's;
 - `anyOf: [{type: T}, {type: null}]` becomes `type: [T, null]`;
-- `default: null` is dropped (an absent optional argument is null anyway), and so is
-  `additionalProperties: false` in output schemas (the server's output models forbid other
-  fields; a client gains nothing from being told);
+- `default: null` is dropped (an absent optional argument is null anyway); output schemas leave
+  out `additionalProperties: false` and `required`: a result always carries every field of its
+  model (null when empty) and nothing else, so both would only repeat the property list;
 - output parts are shared across the listing: a `$defs` entry (the video record, a character, …)
   is given in full by the first tool that returns it; later tools say `{"type": "object"}` and
   name that tool, and a description an earlier output schema gave is not repeated;
 - input schemas say `additionalProperties: false`: unknown arguments are refused (see protocol).
-Input schemas are otherwise kept whole: each tool must be callable from its own entry.
+Descriptions are dedented. Input schemas are otherwise kept whole: each tool must be callable from its own entry.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -34,6 +35,8 @@ def compact_tools(tools: list[Tool]) -> list[Tool]:
             outputs = _compact(_share_defs(tool.output_schema, tool.name, defined), output=True, seen=seen)
         annotations = _hints(tool.annotations)
         update = {"input_schema": inputs, "output_schema": outputs, "annotations": annotations}
+        if tool.description:
+            update["description"] = inspect.cleandoc(tool.description)  # tools added by extensions too
         compacted.append(tool.model_copy(update=update))
     return compacted
 
@@ -90,7 +93,7 @@ def _compact(node: Any, *, output: bool, seen: set[str] | None) -> Any:
             continue
         if key == "default" and value is None:
             continue
-        if key == "additionalProperties" and value is False and output:
+        if key in ("additionalProperties", "required") and output and not isinstance(value, dict):
             continue
         if key == "description" and isinstance(value, str) and seen is not None:
             if value in seen:

@@ -296,8 +296,11 @@ class Studio:
             record = records[key]
             if record.id is None and needs_reconciling(record, self.clock.now()):
                 record = records[key] = await self.reconcile(record)
-            # Without an id there is nothing to poll: return at once rather than spin.
+            # Without an id there is nothing to poll: return at once rather than spin. A video
+            # that finished before the wait began (answered completed, or followed elsewhere)
+            # still gets its files.
             if record.id is None or record.status not in UNFINISHED_STATUSES:
+                records[key] = await self._auto_download(record)
                 return
 
             async def seen(video: Video, _elapsed: float) -> None:

@@ -82,12 +82,10 @@ async def edit_tool(
     ctx: Context[AppState],
     wait_seconds: WaitSeconds = 0,
 ) -> EditResult:
-    """Make a changed copy of a completed video from an instruction (sent as a remix when the
-    backend has no edits endpoint; the answer says so).
-
-    Change ONE thing per edit and restate what must stay; chain edits for more (get_video shows
-    the chain). Big changes work better as a new generate. COST and TIME: like a new clip of the
-    source's length. NEXT: get_video(new id, wait_seconds=40), again while still running.
+    """Make a changed copy of a completed video from an instruction (a remix where the backend
+    has no edits; the answer says so). One change per edit; chain edits for more. COST and TIME:
+    a new clip of the source's length. NEXT: get_video(new id, wait_seconds=40), again while
+    still running.
     """
     studio = studio_of(ctx)
     derived = await edit(studio, video_id, prompt=prompt)
@@ -134,12 +132,10 @@ async def create_character_tool(
         ),
     ] = DEFAULT_CLIP_SECONDS,
 ) -> CreateCharacterResult:
-    """Make a reusable NON-HUMAN character (animal, creature, mascot, object, stylised figure;
-    human likeness is refused) from a 2–4 s clip: a local file or a stretch of a video made here,
-    in the aspect ratio of the videos that will use it.
-
-    The clip is measured first; outside 2–4 s nothing is sent. COST: billable on some backends,
-    never retried. NEXT: generate(prompt with the NAME verbatim, characters=[name]).
+    """Make a reusable NON-HUMAN character (animal, creature, mascot, object; human likeness is
+    refused) from a 2–4 s clip, in the aspect ratio of the videos that will use it; the clip is
+    measured first. COST: billable on some backends, never retried. NEXT: generate(prompt with
+    the NAME verbatim, characters=[name]).
     """
     studio = studio_of(ctx)
     outcome = await create_character(

@@ -99,7 +99,7 @@ TOOLS: tuple[ToolSpec, ...] = (
 
 
 def add_tools(server: SoraMCPServer, tools: Iterable[ToolSpec] = TOOLS) -> None:
-    """Add every tool of the table to `server`, each wrapped so domain errors become tool errors,
+    """Add every tool of the table to `server`, each wrapped so domain errors become tool errors
     (the server refuses arguments a tool does not take: see protocol.py)."""
     for spec in tools:
         # A tool taking local paths declares `client_roots`; the client's roots then count as
