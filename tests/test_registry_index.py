@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import diskcache
 import pytest
 
 from sora_mcp.clock import FakeClock
@@ -114,6 +115,18 @@ def test_changes_move_a_record_between_filters(registry: Registry) -> None:
     assert registry.unfinished_videos() == []
 
 
+def test_a_record_written_by_another_program_is_indexed_on_the_next_open(tmp_path: Path) -> None:
+    folder = tmp_path / "registry"
+    with Registry.open(folder) as registry:
+        registry.record_intent(_video("a", 1.0))
+    with diskcache.Cache(str(folder)) as plain:
+        plain.set("video:b", _video("b", 2.0, prompt="a kite").model_dump_json())
+
+    with Registry.open(folder) as registry:
+        assert _ids(registry.list_videos(text="kite")) == ["b"]
+        assert _ids(registry.list_videos()) == ["b", "a"]
+
+
 def test_open_batches_are_the_unfinished_ones_oldest_first(registry: Registry) -> None:
     for n, finished in ((1, None), (2, 9.0), (3, None)):
         registry.put_batch(
@@ -137,8 +150,8 @@ def test_open_batches_are_the_unfinished_ones_oldest_first(registry: Registry) -
     [
         "DROP TABLE sora_video",
         "DROP TABLE sora_video_text",
-        "DELETE FROM sora_video WHERE local_id = 'b'",
-        "DELETE FROM sora_batch",
+        "DROP TABLE sora_index_state",
+        "UPDATE sora_index_state SET cache_count = 0",
     ],
 )
 def test_a_missing_or_stale_index_is_rebuilt_from_the_records_on_open(tmp_path: Path, damage: str) -> None:

@@ -52,9 +52,19 @@ _TABLES = (
     # Rows that could not be indexed at the last rebuild (refused as unsafe or invalid): they
     # are still refused when read by id, and counted here so the index is not rebuilt forever.
     "CREATE TABLE IF NOT EXISTS sora_index_skipped (prefix TEXT PRIMARY KEY, count INTEGER NOT NULL)",
+    # diskcache's own row count (kept by its triggers) when this index was last written: any
+    # other count on open means a row came or went without the index.
+    "CREATE TABLE IF NOT EXISTS sora_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), cache_count INTEGER)",
 )
 log = logging.getLogger(__name__)
-_DROP = ("sora_video", "sora_video_character", "sora_video_text", "sora_batch", "sora_index_skipped")
+_DROP = (
+    "sora_video",
+    "sora_video_character",
+    "sora_video_text",
+    "sora_batch",
+    "sora_index_skipped",
+    "sora_index_state",
+)
 # FTS5 trigram matches need at least 3 characters; shorter needles are matched with instr().
 _TRIGRAM = 3
 # Above this many text matches, newest-first is read from the creation-time index (see find_videos).
@@ -67,19 +77,41 @@ def _sql(cache: diskcache.Cache, statement: str, *args: Any) -> Any:
 
 def ensure(cache: diskcache.Cache) -> bool:
     """Create the index if needed and rebuild it if a table is missing or its rows do not match
-    the records; call inside a transaction. Returns whether it was rebuilt."""
+    the records; call inside a transaction. Returns whether it was rebuilt.
+
+    Cheap when nothing else wrote the folder (two one-row reads): the full row counts are only
+    compared when diskcache's row count is not the one the index last saw.
+    """
     names = {str(name) for (name,) in _sql(cache, "SELECT name FROM sqlite_master").fetchall()}
     if not names.issuperset(_DROP):
         rebuild(cache)
         return True
+    seen = _sql(cache, "SELECT cache_count FROM sora_index_state WHERE id = 1").fetchall()
+    if seen and seen[0][0] == _cache_count(cache):
+        return False
     stored = (_count_keys(cache, VIDEO), _count_keys(cache, BATCH))
     indexed = (_indexed(cache, "sora_video", VIDEO), _indexed(cache, "sora_batch", BATCH))
     ((texts,),) = _sql(cache, "SELECT COUNT(*) FROM sora_video_text").fetchall()
     ((rows,),) = _sql(cache, "SELECT COUNT(*) FROM sora_video").fetchall()
-    if stored == indexed and texts == rows:
-        return False
-    rebuild(cache)
-    return True
+    rebuilt = not (stored == indexed and texts == rows)
+    if rebuilt:
+        rebuild(cache)
+    written(cache)
+    return rebuilt
+
+
+def written(cache: diskcache.Cache) -> None:
+    """Note that the index is current with the records; end every write transaction with it."""
+    _sql(
+        cache,
+        "INSERT INTO sora_index_state VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET cache_count = excluded.cache_count",
+        (_cache_count(cache),),
+    )
+
+
+def _cache_count(cache: diskcache.Cache) -> int:
+    ((count,),) = _sql(cache, "SELECT value FROM Settings WHERE key = 'count'").fetchall()
+    return int(count)
 
 
 def _indexed(cache: diskcache.Cache, table: str, prefix: str) -> int:
@@ -107,6 +139,7 @@ def rebuild(cache: diskcache.Cache) -> None:
                 log.warning("registry row %r cannot be read; it is left out of the index", key)
                 skipped += 1
         _sql(cache, "INSERT INTO sora_index_skipped VALUES (?, ?)", (prefix, skipped))
+    written(cache)
 
 
 def _prefix_range(prefix: str) -> tuple[str, str]:

@@ -4,8 +4,8 @@ query-index rows, in the caller's transaction. `Registry` builds its public API 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,8 +36,11 @@ class Rows:
     def _guard(self) -> AbstractContextManager[None]:
         return guarded(self.directory)
 
-    def _transaction(self) -> AbstractContextManager[None]:
-        return transaction(self._cache, self.directory)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with transaction(self._cache, self.directory):
+            yield
+            index.written(self._cache)
 
     def _read(self, key: str, model: type[_Model]) -> _Model | None:
         with self._guard():
