@@ -19,7 +19,7 @@ from sora_mcp.clock import FakeClock
 from sora_mcp.emulator.cast import badge, character_kind
 from sora_mcp.emulator.render import RenderSpec, layout, render_video
 from sora_mcp.media.audio import read_samples
-from sora_mcp.media.video import decode_frames, frame_at, probe
+from sora_mcp.media.video import concat_videos, decode_frames, frame_at, probe, write_h264
 
 W, H = 320, 180
 LONGEST_RENDER = catalog.estimate_render_seconds("sora-2-pro", 20) / 20
@@ -108,6 +108,25 @@ def test_a_quoted_line_is_heard_as_a_rhythm_of_syllable_tones(tmp_path: Path) ->
         return float(loudness.std() / loudness.mean())
 
     assert loudness_swing(spoken) > 2 * loudness_swing(plain)
+
+
+def test_joined_clips_keep_one_track_in_step_with_the_picture(tmp_path: Path) -> None:
+    silent = tmp_path / "silent.mp4"
+    write_h264(silent, (Image.new("RGB", (W, H), (20, 20, 20)) for _ in range(24)), width=W, height=H, fps=24)
+    loud = rendered(tmp_path, "Thunder rolls over a stormy sea", "loud.mp4", seconds=1.0)
+
+    for parts in ([silent, loud], [loud, loud]):  # re-encoded, and joined by copying packets
+        joined = tmp_path / "joined.mp4"
+        concat_videos(parts, joined)
+
+        _codec, _rate, duration = audio_track(joined)
+        assert duration == pytest.approx(2.0, abs=0.025)
+        samples = read_samples(joined, 2.0)
+        first, second = samples[:48_000], samples[48_000:]
+        own = read_samples(loud, 1.0)
+        assert float(np.abs(second - own).mean()) < 0.05 * float(np.abs(own).mean()) + 1e-3
+        if parts[0] is silent:
+            assert float(np.abs(first).max()) < 1e-3
 
 
 # --- picture -----------------------------------------------------------------------------------
