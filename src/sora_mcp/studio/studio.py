@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 VARIANTS: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet")
 # Joins why a request was lost to the outcome of the latest look for its job.
 _LATEST_CHECK = " Latest check: "
+# How old an answer may be and still stand for a wait's first poll.
+_FRESH_SECONDS = 1.0
 WaitCallback = Callable[[list[VideoRecord], float], Awaitable[None]]
 
 
@@ -96,6 +98,10 @@ class Studio:
         # Estimates shown to the model must match what will really happen: the emulator renders
         # `speed` times faster than the service it imitates.
         self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
+        # The latest answer about each job (clock time, video, poll-after hint): a wait that
+        # starts right after a create or a refresh takes it as its first poll instead of asking
+        # the backend the same question again a few milliseconds later.
+        self._answers: dict[str, tuple[float, Video, float | None]] = {}
 
     # ---- planning -------------------------------------------------------------------------
 
@@ -226,7 +232,12 @@ class Studio:
         """
         if self.registry.get_video(intent.local_id) is None:
             self.reserve([intent], f"this {intent.relation} ({intent.seconds} s {intent.model})")
-        return await submit_once(self.registry, intent, send, keep_refused=keep_refused)
+
+        async def sent() -> Video:
+            # The create answer is a status answer too: a wait right after uses it as its first poll.
+            return self._answered(await send(), self.client.last_poll_after)
+
+        return await submit_once(self.registry, intent, sent, keep_refused=keep_refused)
 
     # ---- follow ---------------------------------------------------------------------------
 
@@ -256,8 +267,10 @@ class Studio:
             record = await self.reconcile(record)
         if record.id is None or record.status == "deleted":
             return record
+        if record.status not in UNFINISHED_STATUSES and (record.status != "completed" or has_file(record)):
+            return record  # nothing left to learn or fetch: answered from the registry alone
         try:
-            video = await self.client.retrieve_video(record.id)
+            video = self._answered(*await self.client.retrieve_video_with_hint(record.id))
         except NotFoundError:
             return self.registry.update_video(
                 record.local_id, note="The backend no longer knows this id (deleted or expired there)."
@@ -266,6 +279,17 @@ class Studio:
         if auto_download:
             record = await self._auto_download(record)
         return record
+
+    def _answered(self, video: Video, hint: float | None) -> Video:
+        self._answers[video.id] = (self.clock.now(), video, hint)
+        return video
+
+    def _fresh_answer(self, video_id: str) -> tuple[Video | None, float | None]:
+        """The answer about `video_id` received within the last second, used up once."""
+        seen = self._answers.pop(video_id, None)
+        if seen is None or self.clock.now() - seen[0] > _FRESH_SECONDS:
+            return None, None
+        return seen[1], seen[2]
 
     def _absorb(self, record: VideoRecord, video: Video) -> VideoRecord:
         return absorb(self.registry, record, video)
@@ -307,6 +331,7 @@ class Studio:
                 records[key] = self._absorb(records[key], video)
                 await report()
 
+            first, first_hint = self._fresh_answer(record.id)
             video = await wait_for_video(
                 self.client,
                 record.id,
@@ -314,6 +339,9 @@ class Studio:
                 clock=self.clock,
                 on_progress=seen,
                 heartbeat=heartbeat,
+                first=first,
+                first_hint=first_hint,
+                expected_end=record.created_at + self.estimate_render(record.model, record.seconds),
             )
             records[key] = await self._auto_download(self._absorb(records[key], video))
 

@@ -32,6 +32,8 @@ def absorb(registry: Registry, record: VideoRecord, video: Video) -> VideoRecord
     if seconds is not None:
         # An extension's `seconds` is the stitched total, known for sure only from the answer.
         changes["seconds"] = seconds
+    if all(getattr(record, name) == value for name, value in changes.items()):
+        return record  # nothing new: no write (polls of a long render mostly say the same)
     return registry.update_video(record.local_id, **changes)
 
 
