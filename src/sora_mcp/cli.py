@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--batch-concurrency",
+        type=int,
+        help="direct-mode batch items sent at once (default: $SORA_MCP_BATCH_CONCURRENCY or 3)",
+    )
 
     emu = sub.add_parser("emulator", help="serve the Videos API emulator on a socket")
     emu.add_argument("--host", default="127.0.0.1")
@@ -69,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 getattr(args, "transport", "stdio"),
                 getattr(args, "host", "127.0.0.1"),
                 getattr(args, "port", 8000),
+                getattr(args, "batch_concurrency", None),
             )
         if command == "emulator":
             return _emulator(args)
@@ -82,11 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _serve(transport: str, host: str, port: int) -> int:
+def _serve(transport: str, host: str, port: int, batch_concurrency: int | None = None) -> int:
     from sora_mcp.server.app import build_server
 
+    if batch_concurrency is not None and batch_concurrency < 1:
+        raise ConfigError(f"--batch-concurrency must be a whole number ≥ 1; got {batch_concurrency}.")
     settings = Settings.from_env()
-    server = build_server(settings)
+    server = build_server(settings, batch_concurrency=batch_concurrency)
     if transport == "stdio":
         server.run("stdio")
         return 0

@@ -107,6 +107,16 @@ def _positive(raw: str, var: str) -> float:
     return value
 
 
+def _count(raw: str, var: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{var} must be a whole number ≥ 1; got {raw!r}.")
+    return value
+
+
 def _amount(raw: str, var: str) -> float:
     value = _number(raw)
     if not math.isfinite(value) or value < 0:
@@ -161,6 +171,7 @@ def _csv(raw: str, _var: str) -> tuple[str, ...]:
 
 TEXT = Parser("text", _text)
 POSITIVE = Parser("a number > 0", _positive)
+COUNT = Parser("a whole number ≥ 1", _count)
 AMOUNT = Parser("an amount in USD ≥ 0", _amount)
 URL = Parser("an http(s) URL", _url)
 FOLDER = Parser("an absolute path", _absolute_dir)
@@ -197,6 +208,12 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("SORA_MCP_MAX_WAIT_SECONDS", "max_wait_seconds", WAIT, default=DEFAULT_MAX_WAIT_SECONDS,
            meaning="the longest one tool call waits for jobs (many clients end a call at 60 s); a longer "
            "`wait_seconds` is shortened and the answer says to call again"),
+    EnvVar("SORA_MCP_DOWNLOAD_TIMEOUT", "download_timeout", POSITIVE, default=300.0,
+           meaning="longest silence while a file downloads, seconds: a backend may render the file before "
+           "its first byte, which is not a dead connection"),
+    EnvVar("SORA_MCP_BATCH_CONCURRENCY", "batch_concurrency", COUNT, default=3,
+           meaning="direct-mode batch items being sent at once (`serve --batch-concurrency` too); a 429 "
+           "pauses sending, never downloading"),
     EnvVar("SORA_MCP_EMULATOR_SPEED", "emulator_speed", POSITIVE, default=20.0,
            meaning="how many times faster than the real service the emulator renders"),
     EnvVar("SORA_MCP_EMULATOR_FAULTS", "emulator_faults", TEXT, old_names=("SORA_EMULATOR_FAULTS",),
@@ -244,6 +261,8 @@ class Settings:
     request_timeout: float
     # The longest one tool call waits for jobs; longer waits are shortened (call again).
     max_wait_seconds: int
+    download_timeout: float
+    batch_concurrency: int
     emulator_speed: float
     emulator_faults: str | None
     # Where model-supplied paths (image references) may be read from, besides output_dir.

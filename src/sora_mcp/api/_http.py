@@ -84,8 +84,12 @@ class HTTPCore:
         clock: Clock,
         retry: RetryPolicy,
         rng: random.Random,
+        content_timeout: float | None = None,
     ) -> None:
         self.http = http
+        # Downloads may wait long for their first byte (a backend can render the file on the
+        # first request), so their reads get their own, longer timeout; None keeps the client's.
+        self._content_timeout = content_timeout
         self.profile = profile
         self.clock = clock
         self.retry = retry
@@ -144,6 +148,11 @@ class HTTPCore:
         the caller reads the body inside the `async with` are translated too. Not retried by
         itself: wrap the whole transfer in `retrying` so a body cut midway starts over."""
         request = self._build("GET", path, params=params)
+        if self._content_timeout is not None:
+            base = self.http.timeout
+            request["timeout"] = httpx2.Timeout(
+                connect=base.connect, read=self._content_timeout, write=base.write, pool=base.pool
+            )
         try:
             async with self.http.stream(**request) as response:
                 if response.is_error:

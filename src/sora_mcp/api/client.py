@@ -54,6 +54,7 @@ class VideosClient:
         clock: Clock | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         rng: random.Random | None = None,
+        content_timeout: float | None = None,
     ) -> None:
         self.profile = profile
         self.capabilities = Capabilities(profile.name, profile.capabilities)
@@ -67,6 +68,7 @@ class VideosClient:
             clock=clock or SystemClock(),
             retry=retry,
             rng=rng or random.Random(),  # noqa: S311 -- jitter, not cryptography
+            content_timeout=content_timeout,
         )
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ from mcp.server import MCPServer
 from sora_mcp import __version__
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.profile import PROFILES, BackendProfile
-from sora_mcp.batch.runner import DEFAULT_CONCURRENCY, BatchRunner
+from sora_mcp.batch.runner import BatchRunner
 from sora_mcp.batch.service import Batches
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
@@ -43,12 +43,13 @@ def build_server(
     clock: Clock | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
     profile: BackendProfile | None = None,
-    batch_concurrency: int = DEFAULT_CONCURRENCY,
+    batch_concurrency: int | None = None,
 ) -> SoraMCPServer:
     """The sora-mcp MCP server. `transport` replaces the HTTP transport to the backend (tests
     pass the emulator over ASGI with a fake clock); by default it follows `settings`. `profile`
     replaces the one `settings.profile` names (tests: a backend lacking an endpoint).
-    `batch_concurrency` bounds how many direct-mode batch items are being sent at once."""
+    `batch_concurrency` (default: `settings.batch_concurrency`) bounds how many direct-mode
+    batch items are being sent at once."""
     clock = clock or SystemClock()
     profile = profile or PROFILES.get(settings.profile)
     if profile is None:
@@ -60,7 +61,9 @@ def build_server(
         version=__version__,
         instructions=instructions(settings),
         website_url="https://github.com/sora-mcp/sora-mcp",
-        lifespan=_lifespan(settings, clock, transport, profile, batch_concurrency),
+        lifespan=_lifespan(
+            settings, clock, transport, profile, batch_concurrency or settings.batch_concurrency
+        ),
         extensions=[studio_apps()],  # the studio view (MCP Apps) and its app-only media tool
     )
     add_tools(server)
@@ -90,7 +93,13 @@ def _lifespan(
                 httpx2.AsyncClient(transport=backend_transport, base_url=base_url, timeout=timeout) as http,
                 httpx2.AsyncClient(timeout=httpx2.Timeout(20.0), follow_redirects=False) as fetch_http,
             ):
-                client = VideosClient(http, api_key=settings.api_key, profile=profile, clock=clock)
+                client = VideosClient(
+                    http,
+                    api_key=settings.api_key,
+                    profile=profile,
+                    clock=clock,
+                    content_timeout=settings.download_timeout,
+                )
                 studio = Studio(
                     settings=settings,
                     client=client,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import anyio
 
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.models import Variant
@@ -17,6 +19,10 @@ from sora_mcp.registry.store import Registry
 
 log = logging.getLogger(__name__)
 
+DOWNLOADS_AT_ONCE = 4
+"""Transfers in flight at once. A batch finishing 200 clips together must not open 200
+downloads, each then slower than the backend's patience (and retried from scratch)."""
+
 
 @dataclass
 class Downloads:
@@ -26,6 +32,10 @@ class Downloads:
     registry: Registry
     clock: Clock
     output_dir: Path
+    _limiter: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    # (backend id, variant) → set when the transfer under way ends; a second caller waits for
+    # it instead of fetching the same file again while the first copy may still arrive.
+    _in_flight: dict[tuple[str, str], _Flight] = field(default_factory=dict, init=False, repr=False)
 
     async def fetch(
         self, record: VideoRecord, variants: Sequence[Variant], *, asked_as: str | None = None
@@ -50,7 +60,7 @@ class Downloads:
         for variant in variants:
             dest = self.output_dir / safe_filename(record.id, variant)
             try:
-                await self.client.download_content(record.id, dest, variant=variant)
+                await self._download_once(record.id, variant, dest)
             except (NotFoundError, APIStatusError) as exc:
                 if expired or (isinstance(exc, APIStatusError) and exc.status_code in (404, 410)):
                     raise AssetExpired(
@@ -63,6 +73,24 @@ class Downloads:
         record = self.registry.update_video(record.local_id, files=files)
         return record, paths
 
+    async def _download_once(self, video_id: str, variant: Variant, dest: Path) -> None:
+        """One transfer per file at a time, at most DOWNLOADS_AT_ONCE transfers in all."""
+        key = (video_id, variant)
+        while (running := self._in_flight.get(key)) is not None:
+            await running.done.wait()
+            if running.succeeded:
+                return  # the transfer we waited for brought the file
+        flight = self._in_flight[key] = _Flight()
+        try:
+            if self._limiter is None:
+                self._limiter = anyio.CapacityLimiter(DOWNLOADS_AT_ONCE)
+            async with self._limiter:
+                await self.client.download_content(video_id, dest, variant=variant)
+            flight.succeeded = True
+        finally:
+            del self._in_flight[key]
+            flight.done.set()
+
     async def automatic(self, record: VideoRecord) -> VideoRecord:
         """The video and thumbnail of a newly completed video; a failure is noted, not raised."""
         if record.status != "completed" or "video" in record.files:
@@ -72,6 +100,14 @@ class Downloads:
         except (APIError, AssetExpired) as exc:
             log.warning("automatic download of %s failed: %s", record.id, exc)
             return self.registry.update_video(record.local_id, note=f"Automatic download failed: {exc}")
+
+
+@dataclass
+class _Flight:
+    """One transfer under way: waiters learn when it ended and whether the file arrived."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    succeeded: bool = False
 
 
 def has_file(record: VideoRecord) -> bool:
