@@ -10,6 +10,7 @@ import pytest
 
 from helpers import Rig, structured
 from sora_mcp import catalog
+from sora_mcp.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -67,3 +68,22 @@ async def test_a_completed_downloaded_video_is_answered_without_a_request_or_a_w
 
     assert len(rig.transport.requests) == requests_before
     assert again["video"] == first["video"]  # updated_at included: nothing was written
+
+
+class CreepingClock(FakeClock):
+    """Every reading is half a second after the last, like a machine too busy to keep up: a
+    job that renders in milliseconds is already done when its create answer is written."""
+
+    def now(self) -> float:
+        self.advance(0.5)
+        return super().now()
+
+
+async def test_a_job_done_before_its_wait_begins_is_still_downloaded(tmp_path: Path) -> None:
+    rig = Rig(root=tmp_path, clock=CreepingClock(), speed=2000.0)
+    async with rig.client(emulator_speed=rig.speed) as client:
+        made = structured(await client.call_tool("generate", {"prompt": "a comet", "wait_seconds": 40}))
+
+    video = made["videos"][0]
+    assert video["status"] == "completed"
+    assert Path(video["files"]["video"]).is_file()
