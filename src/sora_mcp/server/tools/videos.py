@@ -18,7 +18,6 @@ from pydantic import Field
 from sora_mcp import catalog
 from sora_mcp.api.models import Variant
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
-from sora_mcp.registry.store import Registry
 from sora_mcp.server.common import (
     ClientRoots,
     Seconds,
@@ -40,6 +39,7 @@ from sora_mcp.server.schemas import (
 from sora_mcp.server.state import AppState
 from sora_mcp.studio.derive import plan_generation
 from sora_mcp.studio.lineage import children_links, parent_link
+from sora_mcp.studio.listing import find_videos
 
 # Keep inline previews small: some hosts cap a result near 1 MB.
 PREVIEW_MAX_BYTES = 350_000
@@ -239,14 +239,14 @@ async def list_videos(
 
     FREE and instant: reads the registry only (get_video gives a fresh status). Filters combine.
     """
-    registry = studio_of(ctx).registry
-    records = registry.list_videos(
+    records = find_videos(
+        studio_of(ctx).registry,
         status=status,
         model=model,
         text=text,
-        character_id=_character_id(registry, character),
-        batch_id=_batch_id(registry, batch),
-        parent_id=_parent_id(registry, parent),
+        character=character,
+        batch=batch,
+        parent=parent,
         limit=limit,
     )
     return ListVideosResult(
@@ -254,29 +254,6 @@ async def list_videos(
         count=len(records),
         next_step="get_video(video_id) for a fresh status; download(video_id) for files.",
     )
-
-
-def _character_id(registry: Registry, ref: str | None) -> str | None:
-    if ref is None:
-        return None
-    found = registry.get_character(ref)
-    return found.id if found else ref
-
-
-def _batch_id(registry: Registry, ref: str | None) -> str | None:
-    # Videos remember their batch by its local id; the model may know either id.
-    if ref is None:
-        return None
-    found = registry.get_batch(ref)
-    return found.local_id if found else ref
-
-
-def _parent_id(registry: Registry, ref: str | None) -> str | None:
-    # Children point at their parent's backend id.
-    if ref is None:
-        return None
-    found = registry.get_video(ref)
-    return (found.id or found.local_id) if found else ref
 
 
 def _next(record: VideoRecord, wait: int) -> str:

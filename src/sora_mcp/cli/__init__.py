@@ -1,4 +1,5 @@
-"""Command line: `sora-mcp serve | emulator | demo` (serve is the default)."""
+"""Command line: `sora-mcp serve | emulator | demo` (serve is the default), the people's commands
+`generate | list | show | open | extend | edit | batch` (`people.py`) and `doctor` (`doctor.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from sora_mcp import __version__
 from sora_mcp.config import Settings
 from sora_mcp.emulator.profiles import EMULATOR_PROFILES
-from sora_mcp.errors import ConfigError
+from sora_mcp.errors import ConfigError, SoraError
 
 log = logging.getLogger("sora_mcp")
 
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the configured remote backend instead of the emulator (BILLED)",
     )
+    from sora_mcp.cli import doctor, people
+
+    people.add_commands(sub)
+    doctor.add_command(sub)
     return parser
 
 
@@ -78,12 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if command == "emulator":
             return _emulator(args)
-        from sora_mcp.demo import run_demo
+        if command == "demo":
+            from sora_mcp.demo import run_demo
 
-        return run_demo(remote=args.remote)
+            return run_demo(remote=args.remote)
+        from sora_mcp.cli import people
+
+        return people.run(args)
     except ConfigError as exc:
         print(f"sora-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
+    except SoraError as exc:
+        # Expected refusals (bad input, budget, a failed request): the message says what to do.
+        print(f"sora-mcp: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -1,0 +1,124 @@
+"""One backend and one registry, opened for work: what `sora-mcp serve` and the command line share.
+
+A session holds the registry, the HTTP clients to the backend (the emulator in-process over ASGI,
+or the remote base URL), the `Studio`, and the batch service with its background runner; on exit
+it lets in-flight sends finish and closes everything. The MCP server opens one for its lifespan;
+each `sora-mcp generate | extend | …` opens one for its command, over the same folders, so what
+one makes the other lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import httpx2
+
+from sora_mcp.api.client import VideosClient
+from sora_mcp.api.profile import PROFILES, BackendProfile
+from sora_mcp.batch.runner import DEFAULT_CONCURRENCY, BatchRunner
+from sora_mcp.batch.service import Batches
+from sora_mcp.clock import Clock, SystemClock
+from sora_mcp.config import Settings
+from sora_mcp.registry.store import Registry
+from sora_mcp.studio.resume import Resumer
+from sora_mcp.studio.studio import Studio
+
+EMULATOR_BASE_URL = "http://emulator.sora-mcp.invalid/v1"
+"""The in-process emulator's address: never resolved, the ASGI transport answers it."""
+
+
+@dataclass
+class Session:
+    settings: Settings
+    studio: Studio
+    batches: Batches
+    """Batch planning and following; its runner sends direct-mode items in the background."""
+
+
+@asynccontextmanager
+async def open_session(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    profile: BackendProfile | None = None,
+    batch_concurrency: int = DEFAULT_CONCURRENCY,
+    resume: bool = True,
+    run_batches: bool = True,
+) -> AsyncIterator[Session]:
+    """Open the registry and the backend; `transport` replaces the HTTP transport (tests), and
+    `profile` the one `settings.profile` names. `resume` starts the `Resumer`, which finishes
+    what an earlier process left running, and `run_batches` the batch runner, which also sends
+    the queued items of earlier direct batches: the server wants both; a one-shot command only
+    what it does (`sora-mcp batch` the runner, the others neither)."""
+    clock = clock or SystemClock()
+    profile = profile or PROFILES[settings.profile]
+    registry = Registry.open(settings.registry_dir, now=clock.now)
+    backend_transport = transport or _default_transport(settings, clock)
+    base_url = EMULATOR_BASE_URL if settings.is_emulator else settings.base_url
+    timeout = httpx2.Timeout(settings.request_timeout, connect=min(10.0, settings.request_timeout))
+    try:
+        async with (
+            httpx2.AsyncClient(transport=backend_transport, base_url=base_url, timeout=timeout) as http,
+            httpx2.AsyncClient(timeout=httpx2.Timeout(20.0), follow_redirects=False) as fetch_http,
+        ):
+            client = VideosClient(
+                http,
+                api_key=settings.api_key,
+                profile=profile,
+                clock=clock,
+                content_timeout=settings.download_timeout,
+            )
+            studio = Studio(
+                settings=settings,
+                client=client,
+                registry=registry,
+                clock=clock,
+                fetch_http=fetch_http,
+                emulator_speed=settings.emulator_speed,
+            )
+            batches = Batches(studio, BatchRunner(studio, concurrency=batch_concurrency))
+            # The runner lives as long as the session: it resumes unfinished direct batches at
+            # start and sends queued items (claimed in a registry transaction, so two processes
+            # never both send one); stopping it lets in-flight sends finish. The resumer starts
+            # after it, so batch sends it found interrupted are already marked lost; it looks
+            # for lost jobs before the first call is taken, then follows and downloads what an
+            # earlier process left running, and ends.
+            try:
+                async with anyio.create_task_group() as background:
+                    if run_batches:
+                        await background.start(batches.runner.run)
+                    if resume:
+                        await background.start(Resumer(studio).run)
+                    try:
+                        yield Session(settings=settings, studio=studio, batches=batches)
+                    finally:
+                        background.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # The task group wraps even one error of the caller's block in a group; give it
+                # back as itself, so `except SoraError` (or KeyboardInterrupt) works around a session.
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from None
+                raise
+    finally:
+        registry.close()
+
+
+def _default_transport(settings: Settings, clock: Clock) -> httpx2.AsyncBaseTransport:
+    if not settings.is_emulator:
+        return httpx2.AsyncHTTPTransport(retries=0)  # retries are ours, and never for POSTs
+    from sora_mcp.emulator.app import create_app
+    from sora_mcp.emulator.faults import FaultConfig
+
+    faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
+    app = create_app(
+        root=settings.emulator_dir,
+        clock=clock,
+        speed=settings.emulator_speed,
+        faults=faults,
+        profile=settings.profile,
+    )
+    return httpx2.ASGITransport(app=app)
