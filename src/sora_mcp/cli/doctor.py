@@ -103,7 +103,7 @@ async def _reach(settings: Settings, profile: BackendProfile) -> Check:
             http, api_key=settings.api_key, profile=profile, retry=RetryPolicy(max_retries=0)
         )
         try:
-            if profile.supports("list"):
+            if "list" in profile.capabilities:
                 await client.list_videos(limit=1)
                 what = "GET /videos?limit=1"
             else:

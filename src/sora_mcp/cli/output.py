@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sora_mcp.batch.plan import BatchPlan
-from sora_mcp.batch.service import BatchState
+from sora_mcp.batch.state import BatchState
 from sora_mcp.cli.progress import stderr
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.studio.derive import Derived

@@ -23,8 +23,8 @@ import anyio
 
 from sora_mcp import catalog
 from sora_mcp.batch.plan import BatchRequest, plan_batch
-from sora_mcp.batch.service import BatchState
 from sora_mcp.batch.session import Session, open_session
+from sora_mcp.batch.state import BatchState
 from sora_mcp.cli import output
 from sora_mcp.cli.progress import batch_bar, video_bars
 from sora_mcp.config import Settings

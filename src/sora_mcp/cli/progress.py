@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from sora_mcp.batch.service import BatchState
+from sora_mcp.batch.state import BatchState
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 
 _FINAL = frozenset({"completed", "failed", "unknown", "deleted"})
