@@ -29,7 +29,7 @@ from sora_mcp.cli import output
 from sora_mcp.cli.progress import batch_bar, video_bars
 from sora_mcp.config import Settings
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.registry.records import VideoRecord
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.derive import Derived, edit, extend, plan_generation
 from sora_mcp.studio.lineage import children_links, parent_link
@@ -58,9 +58,9 @@ async def _session(files: tuple[str | None, ...] = (), *, batches: bool = False)
 async def _follow(
     session: Session, args: argparse.Namespace, records: list[VideoRecord]
 ) -> list[VideoRecord]:
-    """Wait for `records` with a bar each, unless --no-wait or nothing is left running."""
-    running = [r.local_id for r in records if r.status in UNFINISHED_STATUSES]
-    if getattr(args, "no_wait", False) or not running:
+    """Wait for `records` with a bar each (and fetch the files of those already completed),
+    unless --no-wait."""
+    if getattr(args, "no_wait", False):
         return records
     with video_bars(enabled=not args.json) as bars:
         return await session.studio.wait(
