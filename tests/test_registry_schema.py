@@ -52,8 +52,12 @@ def test_a_registry_written_by_the_released_version_opens_migrated_with_every_re
         native = reg.get_batch("batch_n")
         named = reg.get_character("ava")
 
-    assert [v.model_dump(mode="json") for v in videos] == export["videos"]
-    assert [c.model_dump(mode="json") for c in characters] == export["characters"]
+    # Fields added since (v4: a fallback's label, its stitch source, a reference frame) read as defaults.
+    added = {"fallback": None, "stitch_onto": None}
+    assert [v.model_dump(mode="json") for v in videos] == [{**row, **added} for row in export["videos"]]
+    assert [c.model_dump(mode="json") for c in characters] == [
+        {**row, "reference": None} for row in export["characters"]
+    ]
     assert [b.model_dump(mode="json") for b in batches] == export["batches"]
     assert by_backend_id is not None and by_backend_id.local_id == "b"
     assert native is not None and native.items == {"shot-1": "n1", "shot-2": "n2"}
@@ -80,7 +84,7 @@ def test_a_migrated_registry_takes_new_records_and_opens_again_without_migrating
 
     assert found is not None and found.id == "char_cy"
     assert b is not None and b.status == "completed"
-    assert [h["at"] for h in _stored(folder, "meta:migrations")] == [5_000.0, 5_000.0]
+    assert [h["at"] for h in _stored(folder, "meta:migrations")] == [5_000.0, 5_000.0, 5_000.0]
 
 
 def test_a_migration_step_that_fails_changes_nothing(tmp_path: Path) -> None:
@@ -129,9 +133,9 @@ def test_two_processes_opening_an_old_registry_at_once_migrate_it_once(tmp_path:
         worker.join(timeout=120)
 
     assert [worker.exitcode for worker in workers] == [0, 0]
-    assert runs.read_text().split() == ["1", "2"]
+    assert runs.read_text().split() == ["1", "2", "3"]
     history = _stored(folder, "meta:migrations")
-    assert [(h["from"], h["to"]) for h in history] == [(1, 2), (2, 3)]
+    assert [(h["from"], h["to"]) for h in history] == [(1, 2), (2, 3), (3, 4)]
     with Registry.open(folder) as reg:
         assert len(reg.list_videos(limit=1_000)) == len(_released_records()["videos"])
 

@@ -36,6 +36,13 @@ Backend = Literal["emulator", "remote"]
 PROFILE_NAMES: tuple[str, ...] = (
     "openai",
     "emulator",
+    "azure",
+    "litellm",
+    "bifrost",
+    "vllm-omni",
+    "sglang",
+    "aquiles",
+    "openrouter",
 )
 """The backend profiles SORA_MCP_PROFILE may name. Each has a `BackendProfile` of that name in
 `api/profile.py`, which checks at import that the two agree: add the name here and the profile

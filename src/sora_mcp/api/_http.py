@@ -202,6 +202,9 @@ class HTTPCore:
         files: FormParts | None = None,
     ) -> httpx2.Response:
         request = self._build(method, path, params=params, json_body=json_body, files=files)
+        if billable:
+            # A gateway that retries on its own would bill a second job for one request.
+            request["headers"].update(self.profile.billable_headers)
         try:
             response = await self.http.request(**request)
         except httpx2.RequestError as exc:
@@ -254,7 +257,9 @@ class HTTPCore:
         """The `APIStatusError` subclass for an error answer whose body has been read."""
         cls = status_error_class(response.status_code)
         message, code, param, error_type = _parse_envelope(response)
-        retry_after = parse_retry_after(response.headers, now=self.clock.now())
+        retry_after = parse_retry_after(
+            response.headers, now=self.clock.now(), prefixes=self.profile.retry_after_prefixes
+        )
         parts = [f"{method} {path} → HTTP {response.status_code}: {message}"]
         if code:
             parts.append(f"(code {code})")

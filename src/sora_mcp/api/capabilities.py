@@ -10,6 +10,7 @@ the backend answers a call to it with 404 (an unknown route, not an unknown obje
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, get_args
 
 from sora_mcp.errors import APIStatusError, InvalidRequest
@@ -51,6 +52,8 @@ class Capabilities:
         self.backend = backend
         self.declared = declared
         self._learned: dict[Capability, str] = {}
+        self.on_learn: Callable[[Capability, str], object] | None = None
+        """Called with each newly learned capability and why (the studio keeps them per base URL)."""
 
     def has(self, capability: Capability) -> bool:
         return capability in self.declared and capability not in self._learned
@@ -65,10 +68,17 @@ class Capabilities:
         """Remember that `capability` is missing if `exc` says so; True when it did."""
         if not means_endpoint_missing(exc, id_in_path=id_in_path):
             return False
-        self._learned.setdefault(
-            capability, f"the backend answered HTTP {exc.status_code} to its {capability} endpoint"
-        )
+        self.note(capability, f"the backend answered HTTP {exc.status_code} to its {capability} endpoint")
         return True
+
+    def note(self, capability: Capability, why: str) -> None:
+        """Remember that `capability` is missing, for a reason shown otherwise than by a status
+        (a gateway that ignores `variant`), or learned in an earlier session."""
+        if capability in self._learned:
+            return
+        self._learned[capability] = why
+        if self.on_learn is not None:
+            self.on_learn(capability, why)
 
     def require(
         self, capability: Capability, action: str | None = None, *, advice: str = "", param: str | None = None

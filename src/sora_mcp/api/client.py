@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from sora_mcp.api._download import stream_to_file
 from sora_mcp.api._http import FormParts, HTTPCore, form_fields, quote_id
 from sora_mcp.api.capabilities import Capabilities, Capability
-from sora_mcp.api.inputs import FileRef, ImageUpload, ImageURL
+from sora_mcp.api.inputs import FileRef, ImageUpload, ImageURL, openrouter_body
 from sora_mcp.api.models import Batch, Character, FileObject, Variant, Video, VideoDeleted, VideoList
 from sora_mcp.api.profile import OPENAI, BackendProfile
 from sora_mcp.api.retry import DEFAULT_RETRY, RetryPolicy
@@ -97,9 +97,10 @@ class VideosClient:
         """
         body: dict[str, Any] = dict(extra or {})
         body["prompt"] = prompt
-        for key, value in (("model", model), ("size", size)):
-            if value is not None:
-                body[key] = value
+        if model is not None:
+            body["model"] = self.profile.model_prefix + model
+        if size is not None:
+            body["size"] = size
         if seconds is not None:
             body["seconds"] = self._encode_seconds(seconds)
         if isinstance(input_reference, ImageURL):
@@ -108,6 +109,8 @@ class VideosClient:
             body["input_reference"] = {"file_id": input_reference.file_id}
         if characters:
             body["characters"] = [{"id": character} for character in characters]
+        if self.profile.body_style == "openrouter":
+            return await self._post_video("/videos", json_body=openrouter_body(body, input_reference))
 
         if isinstance(input_reference, ImageUpload) or self.profile.create_multipart_only:
             parts = form_fields(body)
@@ -199,8 +202,10 @@ class VideosClient:
         dest = Path(dest)
         await anyio.Path(dest.parent).mkdir(parents=True, exist_ok=True)
 
+        params = dict(self.profile.content_params) or {"variant": variant}
+
         async def attempt() -> Path:
-            return await stream_to_file(self._core, path, {"variant": variant}, dest)
+            return await stream_to_file(self._core, path, params, dest)
 
         return await self._core.retrying(attempt)
 
@@ -229,9 +234,10 @@ class VideosClient:
     # --- characters ---------------------------------------------------------------------------
 
     async def create_character(
-        self, *, name: str, video: Path | bytes, filename: str = "character.mp4"
+        self, *, name: str, video: Path | bytes, filename: str = "character.mp4", model: str | None = None
     ) -> Character:
-        """Register a reusable character from a short clip (multipart). Never retried."""
+        """Register a reusable character from a short clip (multipart). Never retried. `model`
+        fills the profile's routing fields (a gateway sends the upload to that model's server)."""
         self.capabilities.require("characters")
         if isinstance(video, Path):
             content = await anyio.Path(video).read_bytes()
@@ -239,6 +245,11 @@ class VideosClient:
         else:
             content = video
         parts: FormParts = [("name", (None, name, None)), ("video", (filename, content, "video/mp4"))]
+        routed = model or "sora-2"
+        parts += [
+            (key, (None, value.format(model=routed), None))
+            for key, value in self.profile.character_fields.items()
+        ]
         path = "/videos/characters"
         with self._learning("characters"):
             response = await self._core.post(path, billable=True, files=parts)
@@ -350,6 +361,9 @@ class VideosClient:
     def _normalised(self, body: Any) -> Any:
         if isinstance(body, dict) and isinstance(body.get("status"), str):
             body["status"] = self.profile.normalise_status(body["status"])
+        if isinstance(body, dict) and isinstance(body.get("seconds"), int | float):
+            # Model servers answer `seconds` as a number; the contract's is a string.
+            body["seconds"] = str(body["seconds"])
         return body
 
     def _json(self, response: httpx2.Response, path: str, *, billable: bool) -> Any:

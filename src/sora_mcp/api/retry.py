@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -41,19 +41,34 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
-def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
+RETRY_AFTER_PREFIXES: tuple[str, ...] = ("", "llm_provider-")
+"""`retry-after` as servers send it, and as LiteLLM renames it (`llm_provider-retry-after`)."""
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: float, prefixes: Sequence[str] = RETRY_AFTER_PREFIXES
+) -> float | None:
     """Seconds the server asks us to wait, or None when it does not say (or says nonsense).
 
     `retry-after-ms` (milliseconds, may be fractional) wins over `retry-after`, which is either
     seconds or an HTTP date (made relative to `now`, epoch seconds). A time in the past or a
     negative value means "now" (0). Huge values are returned as they are: comparing them with
-    `RetryPolicy.max_retry_after` is the caller's decision.
+    `RetryPolicy.max_retry_after` is the caller's decision. Each of `prefixes` names the pair
+    once more (gateways rename them); the first prefix that gives a value wins.
     """
     lowered = {key.lower(): value for key, value in headers.items()}
-    millis = _finite_float(lowered.get("retry-after-ms"))
+    for prefix in prefixes:
+        found = _retry_after(lowered, prefix, now)
+        if found is not None:
+            return found
+    return None
+
+
+def _retry_after(lowered: Mapping[str, str], prefix: str, now: float) -> float | None:
+    millis = _finite_float(lowered.get(f"{prefix}retry-after-ms"))
     if millis is not None:
         return max(0.0, millis / 1000.0)
-    raw = lowered.get("retry-after")
+    raw = lowered.get(f"{prefix}retry-after")
     if raw is None:
         return None
     seconds = _finite_float(raw)

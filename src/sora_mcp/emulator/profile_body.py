@@ -109,9 +109,8 @@ def _model(profile: EmulatorProfile, model: str) -> str:
 
 
 def _from_openrouter(fields: dict[str, Any]) -> dict[str, Any]:
-    body = {
-        k: v for k, v in fields.items() if k not in ("duration", "resolution", "aspect_ratio", "frame_images")
-    }
+    dropped = ("duration", "resolution", "aspect_ratio", "frame_images", "provider")
+    body = {k: v for k, v in fields.items() if k not in dropped}
     if "duration" in fields:
         body["seconds"] = str(fields["duration"])
     resolution = str(fields.get("resolution", "720p"))

@@ -66,6 +66,12 @@ class VideoRecord(_Record):
     custom_id: str | None = None
     estimated_cost_usd: float = 0.0
     note: str | None = None
+    fallback: str | None = None
+    """When the backend lacked what was asked and something else was done instead: what was
+    done, in one sentence (e.g. "Extended by a new clip from the last frame, stitched here")."""
+    stitch_onto: str | None = None
+    """An extension made by that fallback: the source video whose file comes first; this
+    video's file is the source followed by the backend's new clip, joined on this machine."""
 
 
 class CharacterRecord(_Record):
@@ -78,6 +84,9 @@ class CharacterRecord(_Record):
     source: str
     """Short description of the clip the character was made from."""
     created_at: float
+    reference: str | None = None
+    """A character the backend could not make (no characters endpoint): the path of a frame
+    of it, used as the first frame of clips that name it — an approximation."""
 
 
 class BatchRecord(_Record):

@@ -1,6 +1,6 @@
 """The registry's schema: its key layout, its version, and the migrations between versions.
 
-Keys (version 3, see `keys`):
+Keys (versions 3 and 4, see `keys`):
     "video:<local_id>"        a VideoRecord            "vid:<backend id>"  → its local_id
     "batch:<local_id>"        a BatchRecord            "bid:<backend id>"  → its local_id
     "char:<id>"               a CharacterRecord        "cname:<casefolded name>" → [ids] (v2)
@@ -33,7 +33,7 @@ from sora_mcp.registry import index
 from sora_mcp.registry.disk import loads, transaction
 from sora_mcp.registry.keys import CHARACTER, MIGRATIONS_KEY, SCHEMA_KEY, name_key
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def migrate_v1_to_v2(cache: diskcache.Cache) -> None:
@@ -63,8 +63,19 @@ def migrate_v2_to_v3(cache: diskcache.Cache) -> None:
     index.rebuild(cache)
 
 
+def migrate_v3_to_v4(cache: diskcache.Cache) -> None:
+    """v4 video records may carry `fallback` and `stitch_onto` (a video made by a fallback, e.g.
+    an extension stitched locally), and character records a `reference` frame (a character made
+    without a characters endpoint). Every v3 row is a valid v4 row, so nothing is rewritten; the
+    version changes because a v3 reader would refuse a v4 row."""
+
+
 # MIGRATIONS[n] turns a version-n registry into a version n+1 one.
-MIGRATIONS: dict[int, Callable[[diskcache.Cache], None]] = {1: migrate_v1_to_v2, 2: migrate_v2_to_v3}
+MIGRATIONS: dict[int, Callable[[diskcache.Cache], None]] = {
+    1: migrate_v1_to_v2,
+    2: migrate_v2_to_v3,
+    3: migrate_v3_to_v4,
+}
 
 
 def ensure_schema(cache: diskcache.Cache, directory: Path, now: Callable[[], float]) -> None:

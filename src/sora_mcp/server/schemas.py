@@ -59,6 +59,11 @@ class VideoView(OutputModel):
     image_reference: str | None = None
     character_ids: list[str] = Field(default_factory=list)
     note: str | None = None
+    fallback: str | None = Field(
+        default=None,
+        description="Set when the backend lacked what was asked and something else was done: what, "
+        "and why, in one sentence to pass on to the user.",
+    )
 
     @classmethod
     def of(cls, record: VideoRecord) -> VideoView:
@@ -82,6 +87,7 @@ class VideoView(OutputModel):
             image_reference=record.image_reference,
             character_ids=list(record.character_ids),
             note=record.note,
+            fallback=record.fallback,
         )
 
 
@@ -128,6 +134,9 @@ class WaitResult(OutputModel):
 class DownloadResult(OutputModel):
     video_id: str
     files: dict[str, str] = Field(description="variant → absolute path of the downloaded file.")
+    fallback: str | None = Field(
+        default=None, description="Set when a file was made on this machine instead (e.g. a thumbnail)."
+    )
     next_step: str
 
 
@@ -167,16 +176,27 @@ class ExtendResult(OutputModel):
     estimated_cost_usd: float = Field(description="Billed for the new seconds only.")
     estimated_seconds: float = Field(description="Typical time until the job completes.")
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
+    fallback: str | None = Field(
+        default=None, description="Set when the backend has no extensions: how it was done instead."
+    )
+    problem: str | None = Field(
+        default=None, description="Set when the job started (and is billed) but following it failed."
+    )
     next_step: str
 
 
 class EditResult(OutputModel):
     video: VideoView = Field(description="The new video; the source is unchanged.")
     relation: str = Field(description="edit, or remix when the backend has no edits endpoint.")
-    fallback: str | None = Field(default=None, description="Why it was sent as a remix, if it was.")
+    fallback: str | None = Field(
+        default=None, description="Set when it was sent as a remix or made as a new clip: what and why."
+    )
     estimated_cost_usd: float = Field(description="Billed like a new clip of the source's length.")
     estimated_seconds: float = Field(description="Typical time until the job completes.")
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
+    problem: str | None = Field(
+        default=None, description="Set when the job started (and is billed) but following it failed."
+    )
     next_step: str
 
 

@@ -8,6 +8,7 @@ found. The upload is billable-ish and never retried (the client guarantees that)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,9 @@ from pathlib import Path
 import anyio.to_thread
 
 from sora_mcp import catalog
-from sora_mcp.errors import InvalidRequest
+from sora_mcp.errors import APIStatusError, InvalidRequest
 from sora_mcp.files import confine, safe_filename
-from sora_mcp.media.video import MediaInfo, cut_clip, probe
+from sora_mcp.media.video import MediaInfo, cut_clip, frame_at, probe
 from sora_mcp.registry.records import CharacterRecord
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
@@ -144,10 +145,19 @@ async def create_character(
         clip, info = await _cut(Path(video.files["video"]), start_seconds, seconds)
         check_clip_seconds(info.seconds, "The cut clip", param="seconds")
         source = f"{video.id} from {start_seconds:g} s for {seconds:g} s"
-    studio.client.capabilities.require(
-        "characters", "make characters", advice="Describe the subject in the prompt instead.", param="name"
-    )
-    character = await studio.client.create_character(name=name, video=clip)
+    why = studio.lacks("characters")
+    if why is None:
+        try:
+            character = await studio.client.create_character(
+                name=name, video=clip, model=catalog.DEFAULT_MODEL
+            )
+        except APIStatusError:
+            why = studio.lacks("characters")  # the client learns a missing endpoint from its answer
+            if why is None:
+                raise
+    if why is not None:
+        record = await _by_reference(studio, name, clip, info, source, why)
+        return CharacterOutcome(record=record, clip=clip, clip_seconds=info.seconds)
     record = CharacterRecord(
         id=character.id,
         name=character.name or name,
@@ -157,6 +167,37 @@ async def create_character(
     )
     studio.registry.put_character(record)
     return CharacterOutcome(record=record, clip=clip, clip_seconds=info.seconds)
+
+
+def reference_note(record: CharacterRecord) -> str:
+    return (
+        f"{record.name} appears by a reference frame (the backend has no characters): the clip starts on "
+        "that frame and the prompt names it, so the likeness is approximate."
+    )
+
+
+async def _by_reference(
+    studio: Studio, name: str, clip: Path, info: MediaInfo, source: str, why: str
+) -> CharacterRecord:
+    """A character kept here as one frame of its clip, since the backend cannot make one."""
+    folder = studio.settings.output_dir / "characters"
+    reference = folder / f"{uuid.uuid4().hex}.png"
+
+    def grab() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        frame_at(clip, info.seconds / 2).save(reference, format="PNG")
+
+    await anyio.to_thread.run_sync(grab)
+    record = CharacterRecord(
+        id=f"local_char_{uuid.uuid4().hex}",
+        name=name,
+        backend=studio.settings.backend_label,
+        source=f"{source}; kept here as a reference frame because {why}",
+        created_at=studio.clock.now(),
+        reference=str(reference),
+    )
+    studio.registry.put_character(record)
+    return record
 
 
 async def _measure(clip: Path) -> MediaInfo:

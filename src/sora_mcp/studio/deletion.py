@@ -11,7 +11,7 @@ from typing import Literal
 
 import anyio
 
-from sora_mcp.errors import InvalidRequest, NotFoundError
+from sora_mcp.errors import APIStatusError, InvalidRequest, NotFoundError
 from sora_mcp.files import confine
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.studio.studio import Studio
@@ -60,6 +60,10 @@ async def delete_video(studio: Studio, key: str, *, delete_files: bool = False) 
             remote = "deleted"
         except NotFoundError:
             remote = "already_gone"
+        except APIStatusError:
+            if studio.lacks("delete") is None:  # the client learns a missing route from its answer
+                raise
+            remote = "unsupported"
     deleted: list[str] = []
     kept = dict(record.files)
     if delete_files:

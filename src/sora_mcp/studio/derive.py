@@ -24,11 +24,13 @@ from PIL import Image
 
 from sora_mcp import catalog
 from sora_mcp.api.capabilities import Capability
+from sora_mcp.api.inputs import ImageUpload
+from sora_mcp.api.models import Video
 from sora_mcp.errors import APIStatusError, InvalidRequest
 from sora_mcp.media.images import FitMode, PreparedImage, fit_image
 from sora_mcp.media.video import frame_at, probe
-from sora_mcp.registry.records import Relation, VideoRecord
-from sora_mcp.studio.characters import resolve_characters
+from sora_mcp.registry.records import CharacterRecord, Relation, VideoRecord
+from sora_mcp.studio.characters import reference_note, resolve_characters
 from sora_mcp.studio.lineage import ExtensionBudget, plan_extension
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.studio.studio import Studio
@@ -49,6 +51,10 @@ FALLBACKS: Mapping[Capability, Fallback] = MappingProxyType(
     {
         # A remix re-renders the source with the new prompt: the nearest thing to an edit.
         "edits": Fallback("edits", instead="a remix"),
+        # Without remix either: a new clip from the source's first frame and the instruction.
+        "remix": Fallback("remix", instead="a new clip from the source's first frame"),
+        # The source's last frame starts a new clip; the two are stitched here (assets.stitch).
+        "extensions": Fallback("extensions", instead="a new clip from the last frame, stitched here"),
     }
 )
 
@@ -86,7 +92,7 @@ class Derived:
     budget: ExtensionBudget | None = None
     """For an extension: what is left after it."""
     fallback: str | None = None
-    """For an edit sent as a remix: why."""
+    """When the backend lacked the endpoint: what was done instead, and why (one sentence)."""
 
 
 async def completed_source(studio: Studio, key: str) -> VideoRecord:
@@ -129,33 +135,63 @@ async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Deri
     known = studio.registry.get_video(check_video_id(key))
     if known is not None:
         plan_extension(studio.registry, known, seconds)
-    studio.client.capabilities.require("extensions", "extend videos")
     source = await completed_source(studio, key)
     budget = plan_extension(studio.registry, source, seconds)
     assert source.id is not None  # completed_source guarantees a backend id
     source_id = source.id
     cost = catalog.estimate_cost(source.model, source.size, seconds)
     studio.check_budget(cost, f"extend {source_id} by {seconds} s")
-    intent = studio.new_intent(
-        model=source.model,
-        prompt=text,
-        size=source.size,
-        seconds=budget.total_seconds,
-        relation="extension",
-        parent_id=source_id,
-        character_ids=list(source.character_ids),
-        estimated_cost_usd=cost,
-        note=f"Extends {source_id} by {seconds} s; the file is the stitched whole.",
-    )
-    record = await studio.submit(
-        intent, lambda: studio.client.extend_video(source_id, prompt=text, seconds=seconds)
-    )
-    return Derived(
-        record=record,
-        relation="extension",
-        estimated_cost_usd=cost,
-        estimated_seconds=studio.estimate_render(source.model, seconds),
-        budget=budget,
+    estimate = studio.estimate_render(source.model, seconds)
+
+    async def native() -> Derived:
+        intent = studio.new_intent(
+            model=source.model,
+            prompt=text,
+            size=source.size,
+            seconds=budget.total_seconds,
+            relation="extension",
+            parent_id=source_id,
+            character_ids=list(source.character_ids),
+            estimated_cost_usd=cost,
+            note=f"Extends {source_id} by {seconds} s; the file is the stitched whole.",
+        )
+        record = await studio.submit(
+            intent, lambda: studio.client.extend_video(source_id, prompt=text, seconds=seconds)
+        )
+        return Derived(record, "extension", cost, estimate, budget=budget)
+
+    async def chained(why: str) -> Derived:
+        fallback = (
+            f"{why} The new {seconds} s clip starts on the last frame of {source_id} and is joined to "
+            "it on this machine; the motion may not carry across the seam."
+        )
+        frame, _ = await frame_reference(studio, source.local_id, second=None, size=source.size, fit="crop")
+        intent = studio.new_intent(
+            model=source.model,
+            prompt=text,
+            size=source.size,
+            seconds=budget.total_seconds,
+            relation="extension",
+            parent_id=source_id,
+            image_reference=frame.source,
+            estimated_cost_usd=cost,
+            note=f"Extends {source_id} by {seconds} s: a new clip from its last frame, stitched here.",
+            fallback=fallback,
+            stitch_onto=source.local_id,
+        )
+        record = await studio.submit(intent, lambda: _new_clip(studio, source, text, seconds, frame))
+        return Derived(record, "extension", cost, estimate, budget=budget, fallback=fallback)
+
+    return await attempt(studio, "extensions", native, chained)
+
+
+async def _new_clip(
+    studio: Studio, source: VideoRecord, prompt: str, seconds: int, frame: PreparedImage
+) -> Video:
+    """One billable create in the source's model and size, starting on `frame`."""
+    upload = ImageUpload(content=frame.content, filename=frame.filename, mime_type=frame.mime_type)
+    return await studio.client.create_video(
+        prompt=prompt, model=source.model, size=source.size, seconds=seconds, input_reference=upload
     )
 
 
@@ -192,14 +228,36 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
         record = await studio.submit(intent("edit"), lambda: studio.client.edit_video(source_id, prompt=text))
         return Derived(record=record, relation="edit", estimated_cost_usd=cost, estimated_seconds=estimate)
 
-    async def as_remix(why: str) -> Derived:
-        studio.client.capabilities.require("remix", "edit or remix videos")
-        record = await studio.submit(
-            intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text)
-        )
-        return Derived(
-            record=record, relation="remix", estimated_cost_usd=cost, estimated_seconds=estimate, fallback=why
-        )
+    async def as_remix(why_edit: str) -> Derived:
+        async def remix() -> Derived:
+            record = await studio.submit(
+                intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text)
+            )
+            return Derived(
+                record=record,
+                relation="remix",
+                estimated_cost_usd=cost,
+                estimated_seconds=estimate,
+                fallback=why_edit,
+            )
+
+        async def as_new_clip(why_remix: str) -> Derived:
+            fallback = (
+                f"{why_edit} {why_remix} It starts on the first frame of {source_id} with your "
+                "instruction: an approximation — motion and details will differ."
+            )
+            frame, _ = await frame_reference(
+                studio, source.local_id, second=0.0, size=source.size, fit="crop"
+            )
+            approximate = intent("edit").model_copy(
+                update={"image_reference": frame.source, "fallback": fallback, "character_ids": []}
+            )
+            record = await studio.submit(
+                approximate, lambda: _new_clip(studio, source, text, source.seconds, frame)
+            )
+            return Derived(record, "edit", cost, estimate, fallback=fallback)
+
+        return await attempt(studio, "remix", remix, as_new_clip)
 
     return await attempt(studio, "edits", as_edit, as_remix)
 
@@ -226,7 +284,14 @@ async def plan_generation(
     Raises:
         InvalidRequest: any check failed; the message says what is allowed.
     """
-    plan = plan_clip(prompt=prompt, model=model, size=size, seconds=seconds, variations=variations)
+    plan = plan_clip(
+        prompt=prompt,
+        model=model,
+        size=size,
+        seconds=seconds,
+        variations=variations,
+        strict=studio.client.profile.strict_models,
+    )
     if image is not None and start_from is not None:
         raise InvalidRequest(
             "Give image or start_from, not both: each sets the first frame.",
@@ -238,8 +303,14 @@ async def plan_generation(
     chosen = resolve_characters(
         studio.registry, characters, plan.prompt, backend=studio.settings.backend_label
     )
-    if chosen:
-        plan = replace(plan, characters=tuple(c.id for c in chosen))
+    native = tuple(c.id for c in chosen if c.reference is None)
+    if native:
+        plan = replace(plan, characters=native)
+    by_frame = [c for c in chosen if c.reference is not None]
+    if by_frame:
+        return await _with_reference_frame(
+            studio, plan, by_frame, size, fit, other_first_frame=image or start_from
+        )
     if image is not None:
         plan = replace(plan, image=await studio.prepare_image(image, size, fit))
     elif start_from is not None:
@@ -248,6 +319,38 @@ async def plan_generation(
         )
         plan = replace(plan, image=frame, parent_id=source.id, note=f"Starts on the {frame.source}.")
     return plan
+
+
+async def _with_reference_frame(
+    studio: Studio,
+    plan: ClipPlan,
+    chosen: Sequence[CharacterRecord],
+    size: str,
+    fit: FitMode,
+    *,
+    other_first_frame: str | None,
+) -> ClipPlan:
+    """The plan starting on the reference frame of the one character kept as a frame."""
+    if len(chosen) > 1 or other_first_frame is not None:
+        raise InvalidRequest(
+            "A character kept as a reference frame sets the clip's first frame, so a clip can use one "
+            "such character and no image or start_from.",
+            param="characters",
+            code="reference_frame_conflict",
+        )
+    character = chosen[0]
+    assert character.reference is not None
+    reference = Path(character.reference)
+    width, height = catalog.parse_size(size)
+    try:
+        data = await anyio.Path(reference).read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(
+            f"The reference frame of {character.name!r} is gone ({reference}); make the character again.",
+            param="characters",
+        ) from exc
+    frame = fit_image(data, width, height, fit, source=f"reference frame of character {character.name}")
+    return replace(plan, image=frame, fallback=reference_note(character))
 
 
 async def frame_reference(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.models import Variant
@@ -16,6 +17,7 @@ from sora_mcp.errors import APIError, APIStatusError, AssetExpired, InvalidReque
 from sora_mcp.files import safe_filename
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.registry.store import Registry
+from sora_mcp.studio.assets import EXPECTED_FORMAT, is_expected_image, render_variant, stitch
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +56,16 @@ class Downloads:
                 param="video_id",
                 code="not_completed",
             )
-        expired = record.expires_at is not None and record.expires_at < self.clock.now()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         paths: dict[str, Path] = {}
         for variant in variants:
             dest = self.output_dir / safe_filename(record.id, variant)
-            try:
-                await self._download_once(record.id, variant, dest)
-            except (NotFoundError, APIStatusError) as exc:
-                if expired or (isinstance(exc, APIStatusError) and exc.status_code in (404, 410)):
-                    raise AssetExpired(
-                        f"The {variant} of {record.id} is no longer available on the backend "
-                        f"(expires_at={record.expires_at}). Files already saved: {record.files or 'none'}."
-                    ) from exc
-                raise
+            if variant == "video":
+                await self._video(record, dest)
+            else:
+                record = await self._picture(record, variant, dest, paths.get("video"))
             paths[variant] = dest
-        files = {**record.files, **{k: str(v) for k, v in paths.items()}}
-        record = self.registry.update_video(record.local_id, files=files)
+            record = self.registry.update_video(record.local_id, files={**record.files, variant: str(dest)})
         return record, paths
 
     async def _download_once(self, video_id: str, variant: Variant, dest: Path) -> None:
@@ -91,6 +86,70 @@ class Downloads:
             del self._in_flight[key]
             flight.done.set()
 
+    async def _one(self, record: VideoRecord, variant: Variant, dest: Path) -> None:
+        assert record.id is not None
+        expired = record.expires_at is not None and record.expires_at < self.clock.now()
+        try:
+            await self._download_once(record.id, variant, dest)
+        except (NotFoundError, APIStatusError) as exc:
+            if expired or (isinstance(exc, APIStatusError) and exc.status_code in (404, 410)):
+                raise AssetExpired(
+                    f"The {variant} of {record.id} is no longer available on the backend "
+                    f"(expires_at={record.expires_at}). Files already saved: {record.files or 'none'}."
+                ) from exc
+            raise
+
+    async def _video(self, record: VideoRecord, dest: Path) -> None:
+        """The MP4; for an extension stitched here, its source's file followed by the new clip."""
+        if record.stitch_onto is None:
+            await self._one(record, "video", dest)
+            return
+        source = self.registry.get_video(record.stitch_onto)
+        if source is None:
+            raise InvalidRequest(f"The source {record.stitch_onto} of {record.id} is not in the registry.")
+        if not has_file(source):
+            source, _ = await self.fetch(source, ("video",))
+        await self._one(record, "video", dest)
+        try:
+            await stitch(Path(source.files["video"]), dest, dest)
+        except ValueError as exc:
+            self.registry.update_video(
+                record.local_id, note=f"Saved as the backend made it: joining it to its source failed: {exc}"
+            )
+            raise InvalidRequest(
+                f"Video {record.id} is saved as the backend made it (the new part only): joining it to "
+                f"{source.id} failed ({exc}). Nothing more was spent.",
+                code="stitch_failed",
+            ) from exc
+
+    async def _picture(
+        self, record: VideoRecord, variant: Variant, dest: Path, video: Path | None
+    ) -> VideoRecord:
+        """The thumbnail or spritesheet, from the backend when it makes real ones, else made here
+        from the MP4 (the record's `fallback` then says why)."""
+        capabilities = self.client.capabilities
+        if record.stitch_onto is not None:
+            why = "the backend's picture would show only the new part of a stitched extension"
+        else:
+            why = capabilities.why_missing("variants") or ""
+        if not why:
+            await self._one(record, variant, dest)
+            if await anyio.to_thread.run_sync(is_expected_image, dest, variant):
+                return record
+            await anyio.Path(dest).unlink(missing_ok=True)
+            why = (
+                f"the backend answered a {variant} request with something that is not a "
+                f"{EXPECTED_FORMAT[variant].upper()} image (it ignores `variant`)"
+            )
+            capabilities.note("variants", why)
+        if video is None:
+            if not has_file(record):
+                record, _ = await self.fetch(record, ("video",))
+            video = Path(record.files["video"])
+        await render_variant(video, dest, variant)
+        label = f"The {variant} was made on this machine from the MP4 because {why}."
+        return self.registry.update_video(record.local_id, fallback=_joined(record.fallback, label))
+
     async def automatic(self, record: VideoRecord) -> VideoRecord:
         """The video and thumbnail of a newly completed video; a failure is noted, not raised."""
         if record.status != "completed" or "video" in record.files:
@@ -108,6 +167,13 @@ class _Flight:
 
     done: anyio.Event = field(default_factory=anyio.Event)
     succeeded: bool = False
+
+
+def _joined(existing: str | None, label: str) -> str:
+    """`label` added to a record's fallback sentences, once."""
+    if not existing:
+        return label
+    return existing if label in existing else f"{existing} {label}"
 
 
 def has_file(record: VideoRecord) -> bool:

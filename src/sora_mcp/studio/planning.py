@@ -12,9 +12,12 @@ from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.media.images import PreparedImage
 
-# Backend ids are opaque (gateways base64-encode provider data), so only refuse what can never
-# be an id: empty, whitespace or control characters, absurd length.
-_ID_RE = re.compile(r"^[^\s\x00-\x1f/\\]{1,256}$")
+# Backend ids are opaque and never parsed: gateways base64-encode their routing data into them
+# (LiteLLM: 158 characters on 1.106, 266 on 1.110, with `+`, `/` and `=`), Bifrost appends
+# `:provider`. So refuse only what can never be an id: empty, blanks or control characters, or
+# longer than MAX_ID_CHARS. Ids travel quoted as one path segment and name files only hashed.
+MAX_ID_CHARS = 8192
+_ID_RE = re.compile(rf"^[^\s\x00-\x1f\x7f]{{1,{MAX_ID_CHARS}}}$")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class ClipPlan:
     parent_id: str | None = None
     """The video whose frame starts this clip (`start_from`), if any."""
     note: str | None = None
+    fallback: str | None = None
+    """What stands in for something the backend lacks (a character as a reference frame)."""
 
     @property
     def total_cost(self) -> float:
@@ -45,7 +50,8 @@ def check_video_id(video_id: str) -> str:
     if not _ID_RE.match(video_id):
         raise InvalidRequest(
             "video_id must be the id returned by generate or list_videos (e.g. 'video_123'); "
-            f"got {video_id[:80]!r}.",
+            f"got {video_id[:80]!r}{'…' if len(video_id) > 80 else ''} ({len(video_id)} characters; ids are "
+            f"1–{MAX_ID_CHARS} printable characters).",
             param="video_id",
         )
     return video_id
@@ -77,10 +83,35 @@ def check_seconds(seconds: int) -> int:
     return seconds
 
 
-def plan_clip(*, prompt: str, model: str, size: str, seconds: int, variations: int = 1) -> ClipPlan:
-    """Validate a request against the catalogue. Raises InvalidRequest saying what is allowed."""
+def plan_clip(
+    *, prompt: str, model: str, size: str, seconds: int, variations: int = 1, strict: bool = True
+) -> ClipPlan:
+    """Validate a request against the catalogue. Raises InvalidRequest saying what is allowed.
+
+    With `strict` off (a gateway or model server, whose model names are its own), a model the
+    catalogue does not know passes through unpriced, with any WIDTHxHEIGHT; the backend's own
+    400 then says what it refuses."""
     text = check_prompt(prompt)
     spec = catalog.resolve_model(model)
+    if spec is None and not strict:
+        try:
+            catalog.parse_size(size)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="size") from exc
+        check_seconds(seconds)
+        if not 1 <= variations <= catalog.MAX_VARIATIONS:
+            raise InvalidRequest(f"variations must be 1–{catalog.MAX_VARIATIONS}.", param="variations")
+        return ClipPlan(
+            prompt=text,
+            model=model,
+            size=size,
+            seconds=seconds,
+            variations=variations,
+            image=None,
+            cost_per_clip=0.0,
+            render_seconds=catalog.estimate_render_seconds(model, seconds),
+            note=f"{model} is not in sora-mcp's catalogue: sent as named, with no price estimate.",
+        )
     if spec is None:
         raise InvalidRequest(
             f"model {model!r} is not available; use one of {', '.join(catalog.MODELS)} "

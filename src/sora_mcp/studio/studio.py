@@ -19,6 +19,7 @@ import anyio
 import httpx2
 
 from sora_mcp import catalog
+from sora_mcp.api.capabilities import ALL_CAPABILITIES, Capability
 from sora_mcp.api.client import VideosClient
 from sora_mcp.api.inputs import ImageUpload
 from sora_mcp.api.models import Variant, Video
@@ -33,6 +34,7 @@ from sora_mcp.errors import (
     SoraError,
 )
 from sora_mcp.media.images import FitMode, PreparedImage, prepare_image
+from sora_mcp.registry.capabilities import CapabilityMemory
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoStatus
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.budget import Budget, check_budget, reserve
@@ -95,6 +97,15 @@ class Studio:
         # One reconciliation at a time: two concurrent ones could attach two look-alike jobs to
         # the same lost request.
         self._reconciling = anyio.Lock()
+        self.learned = CapabilityMemory(settings.registry_dir)
+        """Optional endpoints this backend turned out to lack (or to ignore), kept per base URL
+        across sessions: loaded into the client's capabilities, and what it learns is kept."""
+        for capability, learned in self.learned.missing(self.backend_key).items():
+            if capability in ALL_CAPABILITIES:
+                client.capabilities.note(capability, learned.why)
+        client.capabilities.on_learn = lambda capability, why: self.learned.learn(
+            self.backend_key, capability, why, clock.now()
+        )
         # Estimates shown to the model must match what will really happen: the emulator renders
         # `speed` times faster than the service it imitates.
         self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
@@ -102,6 +113,26 @@ class Studio:
         # starts right after a create or a refresh takes it as its first poll instead of asking
         # the backend the same question again a few milliseconds later.
         self._answers: dict[str, tuple[float, Video, float | None]] = {}
+
+    # ---- capabilities ---------------------------------------------------------------------
+
+    @property
+    def backend_key(self) -> str:
+        """Whose capabilities these are: the base URL (the emulator: its profile)."""
+        if self.settings.is_emulator:
+            return f"emulator:{self.client.profile.name}"
+        return self.settings.base_url
+
+    def lacks(self, capability: Capability) -> str | None:
+        """Why this backend cannot do `capability` (its profile says so, or it showed it, now
+        or in an earlier session), or None when it is worth trying."""
+        return self.client.capabilities.why_missing(capability)
+
+    def learn(self, capability: Capability, why: str) -> str:
+        """Remember (for this base URL, across sessions) that the backend lacks `capability`."""
+        log.info("learned that %s lacks %s: %s", self.backend_key, capability, why)
+        self.client.capabilities.note(capability, why)
+        return why
 
     # ---- planning -------------------------------------------------------------------------
 
@@ -188,6 +219,7 @@ class Studio:
             parent_id=plan.parent_id,
             note=plan.note,
             status=status,
+            fallback=plan.fallback,
         )
 
     async def _submit(self, plan: ClipPlan, intent: VideoRecord) -> VideoRecord:
@@ -409,6 +441,11 @@ class Studio:
 
     async def download(self, key: str, variants: Sequence[Variant]) -> tuple[VideoRecord, dict[str, Path]]:
         """Fetch variants of a completed video into the output folder (atomic writes).
+
+        A thumbnail or spritesheet the backend cannot make (no `variant`, or it answers with
+        something that is not that image) is made here from the MP4, and the record's
+        `fallback` says so. An extension made by the stitching fallback gets the whole: its
+        source's file followed by the backend's new clip.
 
         Raises:
             InvalidRequest: the video is not completed.

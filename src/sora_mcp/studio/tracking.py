@@ -29,8 +29,9 @@ def absorb(registry: Registry, record: VideoRecord, video: Video) -> VideoRecord
         changes["error_code"] = video.error.code
         changes["error_message"] = video.error.message
     seconds = wire_seconds(video)
-    if seconds is not None:
-        # An extension's `seconds` is the stitched total, known for sure only from the answer.
+    if seconds is not None and record.stitch_onto is None:
+        # An extension's `seconds` is the stitched total, known for sure only from the answer
+        # (one stitched here is the new clip alone on the backend: its total is ours).
         changes["seconds"] = seconds
     if all(getattr(record, name) == value for name, value in changes.items()):
         return record  # nothing new: no write (polls of a long render mostly say the same)

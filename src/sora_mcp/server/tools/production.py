@@ -12,6 +12,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from sora_mcp import catalog
+from sora_mcp.errors import SoraError
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.server.common import (
     ClientRoots,
@@ -59,7 +60,7 @@ async def extend_tool(
     """
     studio = studio_of(ctx)
     derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
-    record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
+    record, problem = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
     assert derived.budget is not None  # extend always reports its budget
     return ExtendResult(
         video=VideoView.of(record),
@@ -67,7 +68,9 @@ async def extend_tool(
         estimated_cost_usd=derived.estimated_cost_usd,
         estimated_seconds=derived.estimated_seconds,
         simulated=studio.settings.is_emulator,
-        next_step=_follow(record, derived, recommended_wait(studio.settings)),
+        fallback=derived.fallback,
+        problem=problem,
+        next_step=_follow(record, derived, recommended_wait(studio.settings), problem),
     )
 
 
@@ -89,7 +92,7 @@ async def edit_tool(
     """
     studio = studio_of(ctx)
     derived = await edit(studio, video_id, prompt=prompt)
-    record = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
+    record, problem = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
     return EditResult(
         video=VideoView.of(record),
         relation=derived.relation,
@@ -97,7 +100,8 @@ async def edit_tool(
         estimated_cost_usd=derived.estimated_cost_usd,
         estimated_seconds=derived.estimated_seconds,
         simulated=studio.settings.is_emulator,
-        next_step=_follow(record, derived, recommended_wait(studio.settings)),
+        problem=problem,
+        next_step=_follow(record, derived, recommended_wait(studio.settings), problem),
     )
 
 
@@ -202,16 +206,32 @@ async def delete_video_tool(
 
 async def _maybe_wait(
     studio: Studio, ctx: Context[AppState], record: VideoRecord, wait_seconds: int
-) -> VideoRecord:
+) -> tuple[VideoRecord, str | None]:
+    """The record after waiting, and what went wrong while following it. The job was paid
+    for: a failure here must not hide its id behind a tool error (the model would retry)."""
     wait = wait_limit(studio.settings, wait_seconds)
     if wait <= 0:
-        return record
-    (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=progress_reporter(ctx))
-    return record
+        return record, None
+    try:
+        (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=progress_reporter(ctx))
+    except SoraError as exc:
+        latest = studio.registry.get_video(record.local_id) or record
+        return (
+            latest,
+            f"The job {latest.id or latest.local_id} started and is billed, but following it failed: {exc}",
+        )
+    return record, None
 
 
-def _follow(record: VideoRecord, derived: Derived, wait: int) -> str:
+def _follow(record: VideoRecord, derived: Derived, wait: int, problem: str | None = None) -> str:
     vid = record.id or record.local_id
+    if problem is not None:
+        return (
+            f"Do not start it again: call get_video('{vid}', wait_seconds={wait}) later to follow it "
+            f"(estimated cost ${derived.estimated_cost_usd:.2f})."
+        )
+    if record.status == "completed" and "video" not in record.files:
+        return f"It completed but its file is not saved yet ({record.note}); call download('{vid}')."
     if record.status in UNFINISHED_STATUSES:
         return f"Call get_video('{vid}', wait_seconds={wait}), again while still_running is true."
     if record.status == "completed":

@@ -17,6 +17,8 @@ from pydantic import Field
 
 from sora_mcp import catalog
 from sora_mcp.api.models import Variant
+from sora_mcp.errors import SoraError
+from sora_mcp.media.images import sniff_image
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.server.common import (
     ClientRoots,
@@ -149,25 +151,24 @@ async def generate(
     )
     outcome = await studio.generate(plan)
     records = outcome.records
+    errors = list(outcome.errors)
     wait = wait_limit(studio.settings, wait_seconds)
     if wait > 0 and records:
-        records = await studio.wait(
-            [r.local_id for r in records], timeout=wait, on_progress=progress_reporter(ctx)
-        )
-    running = [r for r in records if r.status in UNFINISHED_STATUSES]
-    ids = ", ".join(r.id or r.local_id for r in running)
-    next_step = (
-        f"Call get_video with video_id {ids} and wait_seconds={recommended_wait(studio.settings)}; "
-        "call again while still_running is true."
-        if running
-        else "Done: see files for the downloaded MP4s; list_videos shows everything."
-    )
+        try:
+            records = await studio.wait(
+                [r.local_id for r in records], timeout=wait, on_progress=progress_reporter(ctx)
+            )
+        except SoraError as exc:
+            # The jobs are started and billed: answer their ids rather than an error.
+            records = [studio.registry.get_video(r.local_id) or r for r in records]
+            errors.append(f"The jobs started, but following them failed: {exc}")
+    next_step = _generate_next(records, errors, recommended_wait(studio.settings))
     return GenerateResult(
         videos=[VideoView.of(r) for r in records],
         estimated_cost_usd=round(plan.cost_per_clip * len(outcome.records), 2),
         estimated_seconds_each=studio.estimate_seconds(plan),
         simulated=studio.settings.is_emulator,
-        errors=outcome.errors,
+        errors=errors,
         next_step=next_step,
     )
 
@@ -216,6 +217,7 @@ async def download(
     result = DownloadResult(
         video_id=record.id or record.local_id,
         files={k: str(v) for k, v in paths.items()},
+        fallback=record.fallback,
         next_step="Open the files, or show the path to the user.",
     )
     return _with_media(result, record, only=set(paths), preview="thumbnail" in paths)
@@ -254,6 +256,36 @@ async def list_videos(
         count=len(records),
         next_step="get_video(video_id) for a fresh status; download(video_id) for files.",
     )
+
+
+def _generate_next(records: list[VideoRecord], errors: list[str], wait: int) -> str:
+    """What to do after generate, true to what happened to every job."""
+    running = [r for r in records if r.status in UNFINISHED_STATUSES]
+    failed = [r for r in records if r.status == "failed"]
+    parts: list[str] = []
+    if not records and errors:
+        parts.append(
+            "No job was confirmed started (see errors). Do not resubmit blindly: a lost answer is "
+            "kept as status 'unknown' — check list_videos later."
+        )
+    if running:
+        ids = ", ".join(r.id or r.local_id for r in running)
+        parts.append(
+            f"Call get_video with video_id {ids} and wait_seconds={wait}; call again while still_running is true."
+        )
+    if failed:
+        parts.append(f"{len(failed)} failed (see error): change the prompt and generate again.")
+    done = [r for r in records if r.status == "completed"]
+    if done:
+        missing = [r.id or r.local_id for r in done if "video" not in r.files]
+        parts.append(
+            f"Completed, but the file of {', '.join(missing)} is not saved yet: call download."
+            if missing
+            else "Done: see files for the downloaded MP4s; list_videos shows everything."
+        )
+    if records and errors:
+        parts.append("Some requests failed; see errors before sending more.")
+    return " ".join(parts) or "Nothing was started."
 
 
 def _next(record: VideoRecord, wait: int) -> str:
@@ -301,8 +333,12 @@ def _with_media(
         )
     thumb = record.files.get("thumbnail")
     if preview and thumb and Path(thumb).is_file() and Path(thumb).stat().st_size <= PREVIEW_MAX_BYTES:
-        data = base64.b64encode(Path(thumb).read_bytes()).decode()
-        blocks.append(ImageContent(type="image", data=data, mime_type="image/webp"))
+        raw = Path(thumb).read_bytes()
+        # Only a real WebP is shown as one: a gateway may have answered with the MP4.
+        if sniff_image(raw) == "webp":
+            blocks.append(
+                ImageContent(type="image", data=base64.b64encode(raw).decode(), mime_type="image/webp")
+            )
     return CallToolResult(content=blocks, structured_content=result.model_dump(mode="json"))
 
 
