@@ -9,6 +9,7 @@ left out of every repr.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from sora_mcp.api._http import FormParts, HTTPCore, form_fields, quote_id
 from sora_mcp.api.capabilities import Capabilities, Capability
 from sora_mcp.api.inputs import FileRef, ImageUpload, ImageURL, openrouter_body
 from sora_mcp.api.models import Batch, Character, FileObject, Variant, Video, VideoDeleted, VideoList
-from sora_mcp.api.profile import OPENAI, BackendProfile
+from sora_mcp.api.profile import OPENAI, BackendProfile, detect_profile
 from sora_mcp.api.retry import DEFAULT_RETRY, RetryPolicy
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.errors import APIError, APIStatusError, InvalidRequest, OutcomeUnknown
@@ -33,6 +34,7 @@ from sora_mcp.errors import APIError, APIStatusError, InvalidRequest, OutcomeUnk
 __all__ = ["FileRef", "ImageURL", "ImageUpload", "VideosClient"]
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 
@@ -58,6 +60,8 @@ class VideosClient:
     ) -> None:
         self.profile = profile
         self.capabilities = Capabilities(profile.name, profile.capabilities)
+        self.detected_profile: str | None = None
+        """The profile the backend's answers revealed (see `profile.detect_profile`), if any."""
         self.last_poll_after: float | None = None
         """Seconds the last Video answer asked us to wait before polling again (None: not said).
         Shared by concurrent calls; `retrieve_video_with_hint` gives it per call."""
@@ -355,8 +359,22 @@ class VideosClient:
 
     def _video(self, response: httpx2.Response, path: str, *, billable: bool) -> Video:
         self.last_poll_after = _poll_after(response)
+        self._notice_profile(response)
         body = self._normalised(self._json(response, path, billable=billable))
         return self._model(Video, body, path, billable=billable)
+
+    def _notice_profile(self, response: httpx2.Response) -> None:
+        """Say once when the answers give away a backend other than the configured profile
+        (LiteLLM names itself in every answer): its differences then go unhandled."""
+        detected = detect_profile(response.headers)
+        if detected is not None and detected != self.profile.name and self.detected_profile is None:
+            log.warning(
+                "the backend answers like %s but SORA_MCP_PROFILE is %r; set SORA_MCP_PROFILE=%s",
+                detected,
+                self.profile.name,
+                detected,
+            )
+        self.detected_profile = detected or self.detected_profile
 
     def _normalised(self, body: Any) -> Any:
         if isinstance(body, dict) and isinstance(body.get("status"), str):
