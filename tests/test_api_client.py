@@ -19,6 +19,7 @@ from sora_mcp.api.polling import wait_for_video
 from sora_mcp.api.profile import EMULATOR, OPENAI, PROFILES, BackendProfile
 from sora_mcp.api.retry import RetryPolicy
 from sora_mcp.clock import FakeClock
+from sora_mcp.config import PROFILE_NAMES
 from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.faults import FaultConfig
 from sora_mcp.errors import (
@@ -265,8 +266,9 @@ async def test_without_an_api_key_no_auth_header_is_sent() -> None:
     assert "authorization" not in backend.requests[0].headers
 
 
-def test_the_profiles_registry_holds_openai_and_the_emulator() -> None:
-    assert PROFILES == {"openai": OPENAI, "emulator": EMULATOR}
+def test_the_profiles_registry_holds_every_profile_name() -> None:
+    assert set(PROFILES) == set(PROFILE_NAMES)
+    assert PROFILES["openai"] == OPENAI and PROFILES["emulator"] == EMULATOR
     assert OPENAI.normalise_status("Processing") == "in_progress"
     assert OPENAI.normalise_status("brand_new") == "brand_new"
     assert not VideosClient(
