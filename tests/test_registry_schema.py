@@ -66,6 +66,7 @@ def test_a_registry_written_by_the_released_version_opens_migrated_with_every_re
     assert _stored(folder, "meta:migrations") == [
         {"from": 1, "to": 2, "at": 5_000.0},
         {"from": 2, "to": 3, "at": 5_000.0},
+        {"from": 3, "to": 4, "at": 5_000.0},
     ]
     assert _stored(folder, "cname:bo") == ["char_bo"]
 
