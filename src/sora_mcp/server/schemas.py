@@ -61,8 +61,7 @@ class VideoView(OutputModel):
     note: str | None = None
     fallback: str | None = Field(
         default=None,
-        description="Set when the backend lacked what was asked and something else was done: what, "
-        "and why, in one sentence to pass on to the user.",
+        description="What was done instead of what the backend lacks, and why (tell the user).",
     )
 
     @classmethod
@@ -135,7 +134,7 @@ class DownloadResult(OutputModel):
     video_id: str
     files: dict[str, str] = Field(description="variant → absolute path of the downloaded file.")
     fallback: str | None = Field(
-        default=None, description="Set when a file was made on this machine instead (e.g. a thumbnail)."
+        default=None, description="Set when a file was made here instead."
     )
     next_step: str
 
@@ -177,10 +176,10 @@ class ExtendResult(OutputModel):
     estimated_seconds: float = Field(description="Typical time until the job completes.")
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     fallback: str | None = Field(
-        default=None, description="Set when the backend has no extensions: how it was done instead."
+        default=None, description="How it was done if the backend has no extensions."
     )
     problem: str | None = Field(
-        default=None, description="Set when the job started (and is billed) but following it failed."
+        default=None, description="The job started (billed) but following it failed."
     )
     next_step: str
 
@@ -189,13 +188,13 @@ class EditResult(OutputModel):
     video: VideoView = Field(description="The new video; the source is unchanged.")
     relation: str = Field(description="edit, or remix when the backend has no edits endpoint.")
     fallback: str | None = Field(
-        default=None, description="Set when it was sent as a remix or made as a new clip: what and why."
+        default=None, description="Why it was sent as a remix or a new clip."
     )
     estimated_cost_usd: float = Field(description="Billed like a new clip of the source's length.")
     estimated_seconds: float = Field(description="Typical time until the job completes.")
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     problem: str | None = Field(
-        default=None, description="Set when the job started (and is billed) but following it failed."
+        default=None, description="The job started (billed) but following it failed."
     )
     next_step: str
 
