@@ -133,9 +133,7 @@ class WaitResult(OutputModel):
 class DownloadResult(OutputModel):
     video_id: str
     files: dict[str, str] = Field(description="variant → absolute path of the downloaded file.")
-    fallback: str | None = Field(
-        default=None, description="Set when a file was made here instead."
-    )
+    fallback: str | None = Field(default=None, description="Set when a file was made here instead.")
     next_step: str
 
 
@@ -178,24 +176,18 @@ class ExtendResult(OutputModel):
     fallback: str | None = Field(
         default=None, description="How it was done if the backend has no extensions."
     )
-    problem: str | None = Field(
-        default=None, description="The job started (billed) but following it failed."
-    )
+    problem: str | None = Field(default=None, description="The job started (billed) but following it failed.")
     next_step: str
 
 
 class EditResult(OutputModel):
     video: VideoView = Field(description="The new video; the source is unchanged.")
     relation: str = Field(description="edit, or remix when the backend has no edits endpoint.")
-    fallback: str | None = Field(
-        default=None, description="Why it was sent as a remix or a new clip."
-    )
+    fallback: str | None = Field(default=None, description="Why it was sent as a remix or a new clip.")
     estimated_cost_usd: float = Field(description="Billed like a new clip of the source's length.")
     estimated_seconds: float = Field(description="Typical time until the job completes.")
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
-    problem: str | None = Field(
-        default=None, description="The job started (billed) but following it failed."
-    )
+    problem: str | None = Field(default=None, description="The job started (billed) but following it failed.")
     next_step: str
 
 
