@@ -39,6 +39,7 @@ class Session:
 
 
 @asynccontextmanager
+# Over 60 lines: every long-lived resource opened and closed in one visible order (registry, HTTP, runners).
 async def open_session(
     settings: Settings,
     *,

@@ -102,6 +102,7 @@ def resolve_characters(
     return tuple(found.values())
 
 
+# Over 60 lines: the checks before the one billable upload read in the order they are made.
 async def create_character(
     studio: Studio,
     *,

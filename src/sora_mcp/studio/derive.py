@@ -119,6 +119,7 @@ async def completed_source(studio: Studio, key: str) -> VideoRecord:
     return record
 
 
+# Over 60 lines: every lineage check before the one billable request, in order, plus its fallback.
 async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Derived:
     """Continue a completed video by `seconds`; the new video's file is the stitched whole.
 
@@ -195,6 +196,7 @@ async def _new_clip(
     )
 
 
+# Over 60 lines: the native edit, its remix fallback and its first-frame fallback side by side.
 async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
     """Change a completed video as `prompt` says: `POST /videos/edits`, or a remix when the
     backend has no edits endpoint (its profile says so, or it answered 404/405 — a definite

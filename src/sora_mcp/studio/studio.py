@@ -326,6 +326,7 @@ class Studio:
     def _absorb(self, record: VideoRecord, video: Video) -> VideoRecord:
         return absorb(self.registry, record, video)
 
+    # Over 60 lines: the per-video follow task and the group that runs them belong together.
     async def wait(
         self,
         keys: Sequence[str],
