@@ -51,7 +51,8 @@ async def _seed(url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def studio_server(tmp_path: Path) -> Any:
-    env = child_env(tmp_path, speed=2000)
+    # Confirm above $0.50: the seeded 4 s clips ($0.40) go through; an 8 s extension asks.
+    env = child_env(tmp_path, speed=2000, SORA_MCP_CONFIRM_ABOVE_USD="0.5")
     with serving(["serve", "--transport", "http"], env) as port:
         url = f"http://127.0.0.1:{port}/mcp"
         yield url, anyio.run(_seed, url)
@@ -135,7 +136,7 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
         context.close()
 
 
-def test_the_studio_opened_by_get_video_selects_that_video_and_extends_it(
+def test_the_studio_opened_by_get_video_selects_that_video_and_extends_it_after_a_confirmation(
     studio_server: Any, tmp_path: Path
 ) -> None:
     url, seeded = studio_server
@@ -156,10 +157,18 @@ def test_the_studio_opened_by_get_video_selects_that_video_and_extends_it(
         app.locator("#extend-prompt").fill("The kite loops once")
         app.locator("#extend-seconds").select_option("8")
         app.locator("#extend").click()
+        # $0.80 is above the threshold and this host has no elicitation: the view shows the
+        # quote, and only the user's click here repeats the call with the token.
+        expect(app.locator("#quote")).to_contain_text("about $0.80", timeout=TIMEOUT_MS)
+        expect(app.locator("#gallery .card")).to_have_count(3)
+        asked = {"video_id": original, "prompt": "The kite loops once", "seconds": 8}
+        assert [c["arguments"] for c in host.tool_calls("extend")] == [asked]
+        app.locator("#confirm-yes").click()
         expect(app.locator("#notice")).to_contain_text("Started", timeout=TIMEOUT_MS)
         expect(app.locator("#gallery .card")).to_have_count(4, timeout=TIMEOUT_MS)
-        (call,) = host.tool_calls("extend")
-        assert call["arguments"] == {"video_id": original, "prompt": "The kite loops once", "seconds": 8}
+        _quoted, confirmed = host.tool_calls("extend")
+        assert confirmed["arguments"] == {**asked, "confirm_token": confirmed["arguments"]["confirm_token"]}
+        assert confirmed["arguments"]["confirm_token"].startswith("cfm_")
         # The new extension is selected, and the view follows it until it completes.
         expect(app.locator("#gallery .card[aria-current='true']")).to_have_attribute(
             "data-status", "completed", timeout=TIMEOUT_MS

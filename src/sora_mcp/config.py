@@ -186,6 +186,24 @@ FOLDERS = Parser("absolute paths separated by `:` (`;` on Windows)", _dirs)
 CSV = Parser("comma-separated values", _csv)
 WAIT = Parser(f"whole seconds, 1–{MAX_WAIT_LIMIT_SECONDS}", _max_wait)
 
+
+def _threshold(raw: str, var: str) -> float | None:
+    if raw.lower() == "off":
+        return None
+    try:
+        return _amount(raw, var)
+    except ConfigError:
+        raise ConfigError(
+            f"{var} must be an amount in USD such as 1 or 2.50 (0 asks before every billable call), "
+            f"or off; got {raw!r}."
+        ) from None
+
+
+THRESHOLD = Parser("an amount in USD ≥ 0, or `off`", _threshold)
+# Remote backends bill real money: by default ask before anything over a dollar (a 4 s sora-2
+# clip is $0.40, a 4 s sora-2-pro clip $1.20). The emulator bills nothing, so it never asks.
+DEFAULT_CONFIRM_ABOVE_USD = 1.0
+
 # ---- the table -------------------------------------------------------------------------------
 
 VARIABLES: tuple[EnvVar, ...] = (
@@ -231,6 +249,11 @@ VARIABLES: tuple[EnvVar, ...] = (
            "before anything is sent, with the figures"),
     EnvVar("SORA_MCP_BUDGET_PER_CALL_USD", "budget_per_call_usd", AMOUNT,
            meaning="spending limit for one tool call (all variations or batch items together)"),
+    EnvVar("SORA_MCP_CONFIRM_ABOVE_USD", "confirm_above_usd", THRESHOLD, default="auto",
+           shown_default=f"`{DEFAULT_CONFIRM_ABOVE_USD:g}` on remote backends, `off` on the emulator",
+           meaning="a billable call estimated above this asks the user first (MCP elicitation, or a quote "
+           "and a single-use `confirm_token`); nothing is sent until they agree. `0` asks before every "
+           "billable call"),
     EnvVar("SORA_MCP_HTTP_TOKEN", "http_token", TEXT, secret=True,
            meaning="bearer token HTTP clients must send (`Authorization: Bearer …`); required for a non-loopback bind"),
     EnvVar("SORA_MCP_ALLOWED_HOSTS", "allowed_hosts", CSV, default=(), shown_default="loopback names",
@@ -277,6 +300,8 @@ class Settings:
     # Spending limits in USD (catalogue prices): per UTC day and per tool call; None = no limit.
     budget_daily_usd: float | None
     budget_per_call_usd: float | None
+    # Ask the user before a billable call estimated above this (USD); None = never ask.
+    confirm_above_usd: float | None
     # Streamable HTTP: a bearer token clients must send, and Host/Origin values to accept.
     http_token: str | None = field(repr=False)
     allowed_hosts: tuple[str, ...]
@@ -349,5 +374,8 @@ def _resolve(values: dict[str, Any], *, base_url_set: bool) -> dict[str, Any]:
             "takes no key (e.g. a local vLLM-Omni). Set one, or use SORA_MCP_BACKEND=emulator."
         )
     values["base_url"] = values["base_url"] or DEFAULT_BASE_URL
+    if values["confirm_above_usd"] == "auto":
+        remote = values["backend"] == "remote"
+        values["confirm_above_usd"] = DEFAULT_CONFIRM_ABOVE_USD if remote else None
     values["profile"] = values["profile"] or ("emulator" if values["backend"] == "emulator" else "openai")
     return values

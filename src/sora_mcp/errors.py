@@ -8,6 +8,7 @@ what went wrong, and what to do next.
     ├── RegistryError               the local registry cannot be read or written safely
     ├── TemplateError               a prompt template or guide file is malformed (names the file)
     ├── AssetExpired                the backend no longer has the files of a completed video
+    ├── SpendNotConfirmed           a billable call waits for the user's yes (nothing was sent)
     └── APIError                    anything the Videos API said or failed to say
         ├── APIConnectionError      no answer at all (DNS, refused, reset)
         │   └── APITimeoutError     the request timed out
@@ -67,6 +68,28 @@ class TemplateError(SoraError):
     """A prompt template or guide file is malformed; the message names the file and the fault."""
 
     kind = "template_error"
+
+
+class SpendNotConfirmed(SoraError):
+    """A billable call above SORA_MCP_CONFIRM_ABOVE_USD was not sent: the user has not agreed.
+
+    `code` says why: `confirmation_needed` (a quote; `confirm_token` lets the same call through
+    once), `token_expired` / `token_unknown` / `token_mismatch` (a token that cannot be used;
+    a fresh quote and token come with it), `declined` or `dismissed` (the user was asked)."""
+
+    kind = "not_confirmed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        confirm_token: str | None = None,
+        estimated_cost_usd: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code, param="confirm_token" if confirm_token else None)
+        self.confirm_token = confirm_token
+        self.estimated_cost_usd = estimated_cost_usd
 
 
 class AssetExpired(SoraError):

@@ -113,6 +113,11 @@ def error_payload(exc: SoraError) -> dict[str, Any]:
     problems = getattr(exc, "problems", None)
     if problems:
         payload["problems"] = problems
+    # A spending quote's token and figure (SpendNotConfirmed).
+    for extra in ("confirm_token", "estimated_cost_usd"):
+        value = getattr(exc, extra, None)
+        if value is not None:
+            payload[extra] = value
     return payload
 
 

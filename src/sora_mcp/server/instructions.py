@@ -24,6 +24,12 @@ def instructions(settings: Settings) -> str:
         else ""
     )
     wait = min(40, settings.max_wait_seconds)
+    if settings.confirm_above_usd is not None:
+        budget += (
+            f"\nCONFIRMATION: calls estimated above ${settings.confirm_above_usd:.2f} ask the user first; if "
+            "one answers not_confirmed with a confirm_token, show the quote, and only after the user "
+            "agrees call again with the same arguments plus that confirm_token."
+        )
     return f"""sora-mcp produces video clips through the OpenAI Videos (Sora 2) API format.
 {backend}{budget}
 

@@ -5,10 +5,11 @@ importing the builder back (no cycle)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sora_mcp.batch.service import Batches
 from sora_mcp.config import Settings
+from sora_mcp.server.confirm import Confirmations
 from sora_mcp.studio.studio import Studio
 
 
@@ -18,3 +19,5 @@ class AppState:
     settings: Settings
     batches: Batches
     """Batch planning and following; its runner sends direct-mode items in the background."""
+    confirmations: Confirmations = field(default_factory=Confirmations)
+    """Open confirmation tokens of billable calls (clients without elicitation)."""

@@ -16,6 +16,7 @@ from sora_mcp.batch.plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
 from sora_mcp.batch.service import PRICE_NOTE, Batches, BatchState, ModeChoice
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.server.common import ClientRoots, WaitSeconds, recommended_wait, wait_limit
+from sora_mcp.server.confirm import BatchApproval, ConfirmToken, require_consent
 from sora_mcp.server.schemas import OutputModel, VideoError
 from sora_mcp.server.state import AppState
 
@@ -115,6 +116,7 @@ def _batches(ctx: Context[AppState]) -> Batches:
 async def batch(
     ctx: Context[AppState],
     client_roots: ClientRoots,
+    approval: BatchApproval,
     requests: Annotated[
         list[BatchRequest] | None,
         Field(
@@ -139,6 +141,7 @@ async def batch(
     dry_run: Annotated[
         bool, Field(description="Only check the items and show the estimated cost; send nothing.")
     ] = False,
+    confirm_token: ConfirmToken = None,
 ) -> BatchStartResult:
     """Start many clips at once, from a list of requests or a JSONL file. COST: each item like
     generate; every item is checked first (all problems reported, nothing sent) and the estimated
@@ -146,6 +149,7 @@ async def batch(
     minutes. NEXT: get_batch(batch_id, wait_seconds=40), again while still_running (items download
     automatically). Never call batch again to "retry": that bills every item again.
     """
+    require_consent(approval)
     batches = _batches(ctx)
     chosen = batches.choose_mode(mode)
     plan = await plan_batch(batches.studio, requests=requests, jsonl_path=jsonl_path)

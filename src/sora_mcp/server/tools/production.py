@@ -24,6 +24,13 @@ from sora_mcp.server.common import (
     studio_of,
     wait_limit,
 )
+from sora_mcp.server.confirm import (
+    CharacterApproval,
+    ConfirmToken,
+    EditApproval,
+    ExtendApproval,
+    require_consent,
+)
 from sora_mcp.server.schemas import (
     CharacterView,
     CreateCharacterResult,
@@ -50,14 +57,17 @@ async def extend_tool(
         Field(description="Only the NEXT beat after the last frame; do not re-describe the scene."),
     ],
     ctx: Context[AppState],
+    approval: ExtendApproval,
     seconds: Seconds = 4,
     wait_seconds: WaitSeconds = 0,
+    confirm_token: ConfirmToken = None,
 ) -> ExtendResult:
     """Continue a completed video: a NEW video whose file is the whole stitched sequence; the source
     is unchanged. LIMITS (checked first): 6 extensions and 120 s per original; no characters or
     image. COST: the new seconds only. NEXT: get_video(new id, wait_seconds=40), again while still
     running; extend the new id to go on; when the budget is spent, generate(start_from=<id>).
     """
+    require_consent(approval)
     studio = studio_of(ctx)
     derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
     record, problem = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
@@ -83,13 +93,16 @@ async def edit_tool(
         ),
     ],
     ctx: Context[AppState],
+    approval: EditApproval,
     wait_seconds: WaitSeconds = 0,
+    confirm_token: ConfirmToken = None,
 ) -> EditResult:
     """Make a changed copy of a completed video from an instruction (a remix where the backend
     has no edits; the answer says so). One change per edit; chain edits for more. COST and TIME:
     a new clip of the source's length. NEXT: get_video(new id, wait_seconds=40), again while
     still running.
     """
+    require_consent(approval)
     studio = studio_of(ctx)
     derived = await edit(studio, video_id, prompt=prompt)
     record, problem = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
@@ -116,6 +129,7 @@ async def create_character_tool(
     ],
     ctx: Context[AppState],
     client_roots: ClientRoots,
+    approval: CharacterApproval,
     clip_path: Annotated[
         str | None,
         Field(description="A local 2–4 s MP4 of the character (output or input folder). This OR video_id."),
@@ -135,12 +149,14 @@ async def create_character_tool(
             description="With video_id: how long a clip to cut (2–4 s).",
         ),
     ] = DEFAULT_CLIP_SECONDS,
+    confirm_token: ConfirmToken = None,
 ) -> CreateCharacterResult:
     """Make a reusable NON-HUMAN character (animal, creature, mascot, object; human likeness is
     refused) from a 2–4 s clip, in the aspect ratio of the videos that will use it; the clip is
     measured first. COST: billable on some backends, never retried. NEXT: generate(prompt with
     the NAME verbatim, characters=[name]).
     """
+    require_consent(approval)
     studio = studio_of(ctx)
     outcome = await create_character(
         studio,

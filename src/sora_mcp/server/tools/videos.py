@@ -30,6 +30,7 @@ from sora_mcp.server.common import (
     studio_of,
     wait_limit,
 )
+from sora_mcp.server.confirm import ConfirmToken, GenerateApproval, require_consent
 from sora_mcp.server.schemas import (
     DownloadResult,
     GenerateResult,
@@ -118,6 +119,7 @@ async def generate(
     prompt: Prompt,
     ctx: Context[AppState],
     client_roots: ClientRoots,
+    approval: GenerateApproval,
     model: ModelName = catalog.DEFAULT_MODEL,
     size: Size = catalog.DEFAULT_SIZE,
     seconds: Seconds = 4,
@@ -128,6 +130,7 @@ async def generate(
     start_from_second: StartFromSecond = None,
     variations: Variations = 1,
     wait_seconds: WaitSeconds = 0,
+    confirm_token: ConfirmToken = None,
 ) -> GenerateResult:
     """Start video clips from a prompt, optionally on a first frame (image or start_from) with up to
     2 characters. COST: per second of output × variations (see model); the estimate is returned.
@@ -135,6 +138,7 @@ async def generate(
     again while still running (files download automatically). Never call generate again to
     "retry" a running job: that bills another. Longer: extend; one change: edit.
     """
+    require_consent(approval)
     studio = studio_of(ctx)
     plan = await plan_generation(
         studio,
