@@ -331,6 +331,8 @@ def test_a_direct_batch_killed_midway_is_resumed_with_no_duplicate_and_nothing_l
             SORA_MCP_BACKEND="remote",
             OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1",
             SORA_MCP_TIMEOUT="20",
+            # A remote backend asks before spending over $1; this batch is what the user wants.
+            SORA_MCP_CONFIRM_ABOVE_USD="off",
         )
         with stdio_server(env, tmp_path / "first.log") as first:
             batch_id = first.call("batch", {"requests": BATCH, "mode": "direct"})["batch_id"]

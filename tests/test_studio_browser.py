@@ -94,7 +94,10 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
         assert shown == {v["id"]: "completed" for v in seeded["videos"]}
         extension_card = app.locator(f'#gallery .card[data-video-id="{seeded["extension"]["id"]}"]')
         expect(extension_card).to_contain_text(f"extension of {seeded['original']['id'][:14]}")
-        expect(app.locator("#gallery .card img")).to_have_count(3, timeout=TIMEOUT_MS)
+        try:
+            expect(app.locator("#gallery .card img")).to_have_count(3, timeout=TIMEOUT_MS)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nrelayed calls that failed: {host.failures}") from None
         total = sum(v["estimated_cost_usd"] for v in seeded["videos"])
         expect(app.locator("#spend")).to_have_text(f"Spent so far: ${total:.2f} (estimate, 3 clips)")
 
@@ -127,6 +130,8 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
             {"video_id": newest["id"], "variant": "all"}
         ]
         assert any(e["method"] == "tools/call" and e["name"] == "download" for e in page.evaluate("hostLog"))
+
+        assert host.failures == []
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "studio.png"
