@@ -56,6 +56,8 @@ class AppsHost:
         self.relayed: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
         """Relayed calls that answered isError or a protocol error, with the message."""
+        self.unanswered: set[int] = set()
+        """Indexes in `relayed` of the calls still waiting for the server's answer."""
         self._client: Client | None = None
         app = Starlette(
             routes=[Route("/", self._page), Route("/relay", self._relay, methods=["POST"])],
@@ -82,6 +84,14 @@ class AppsHost:
         body = await request.json()
         method, params = body["method"], body.get("params") or {}
         self.relayed.append({"method": method, **params})
+        index = len(self.relayed) - 1
+        self.unanswered.add(index)
+        try:
+            return await self._answer(method, params)
+        finally:
+            self.unanswered.discard(index)
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> JSONResponse:
         client = self._client
         assert client is not None
         try:
@@ -99,6 +109,11 @@ class AppsHost:
         if getattr(result, "is_error", False):
             self.failures.append({"method": method, **params, "error": result.content[0].text})
         return JSONResponse({"result": result.model_dump(by_alias=True, mode="json", exclude_none=True)})
+
+    def report(self) -> str:
+        """What the host saw, for a failing test's message."""
+        waiting = [self.relayed[i] for i in sorted(self.unanswered)]
+        return f"relayed: {len(self.relayed)}; failed: {self.failures}; still waiting: {waiting}"
 
     def tool_calls(self, name: str) -> list[dict[str, Any]]:
         return [r for r in self.relayed if r["method"] == "tools/call" and r["name"] == name]

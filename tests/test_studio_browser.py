@@ -78,6 +78,9 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
                 else None
             ),
         )
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: console.append(f"error: {e}"))
         page.goto(host.url)
         page.wait_for_function(
             "document.getElementById('status').textContent === 'ready'", timeout=TIMEOUT_MS
@@ -97,7 +100,10 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
         try:
             expect(app.locator("#gallery .card img")).to_have_count(3, timeout=TIMEOUT_MS)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nrelayed calls that failed: {host.failures}") from None
+            log = page.evaluate("hostLog")
+            note = app.locator("#player-note").text_content()
+            files = [v["files"] for v in seeded["videos"]]
+            raise AssertionError(f"{exc}\n{host.report()}\nthe view asked: {log}\nconsole: {console}\nnote: {note}\nfiles: {files}") from None
         total = sum(v["estimated_cost_usd"] for v in seeded["videos"])
         expect(app.locator("#spend")).to_have_text(f"Spent so far: ${total:.2f} (estimate, 3 clips)")
 
