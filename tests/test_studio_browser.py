@@ -103,7 +103,9 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
             log = page.evaluate("hostLog")
             note = app.locator("#player-note").text_content()
             files = [v["files"] for v in seeded["videos"]]
-            raise AssertionError(f"{exc}\n{host.report()}\nthe view asked: {log}\nconsole: {console}\nnote: {note}\nfiles: {files}") from None
+            raise AssertionError(
+                f"{exc}\n{host.report()}\nthe view asked: {log}\nconsole: {console}\nnote: {note}\nfiles: {files}"
+            ) from None
         total = sum(v["estimated_cost_usd"] for v in seeded["videos"])
         expect(app.locator("#spend")).to_have_text(f"Spent so far: ${total:.2f} (estimate, 3 clips)")
 
