@@ -48,7 +48,12 @@ async def main() -> None:
         home = Path(tmp)
         with emulator(home, speed=SPEED) as upstream, Relay(upstream, fault=_every_tenth_create) as relay:
             env = child_env(
-                home, OPENAI_BASE_URL=relay.base_url, OPENAI_API_KEY="sk-bench", SORA_MCP_BACKEND="remote"
+                home,
+                OPENAI_BASE_URL=relay.base_url,
+                OPENAI_API_KEY="sk-bench",
+                SORA_MCP_BACKEND="remote",
+                # A remote backend asks before spending over $1; the benchmark's batch is wanted.
+                SORA_MCP_CONFIRM_ABOVE_USD="off",
             )
             params = StdioServerParameters(command=sys.executable, args=["-m", "sora_mcp", "serve"], env=env)
             requests = [
