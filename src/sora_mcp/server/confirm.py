@@ -36,13 +36,9 @@ from sora_mcp.studio.studio import Studio
 
 TOKEN_TTL_SECONDS = 600
 
-ConfirmToken = Annotated[
-    str | None,
-    Field(
-        description="Only after an answer not_confirmed that the user then agreed to: its "
-        "confirm_token, with the same arguments (works once)."
-    ),
-]
+# No description of its own (tools/list has a budget): the not_confirmed answer that hands out a
+# token says how to pass it, and so do the instructions when confirmation is on.
+ConfirmToken = str | None
 
 
 class SpendConsent(BaseModel):
