@@ -48,9 +48,9 @@ def studio_apps() -> Apps:
         resource_uri=STUDIO_URI,
         visibility=["app"],
         name="studio_media",
-        title="Studio media (for the studio app)",
+        title="Studio media",
         annotations=ToolAnnotations(
-            title="Studio media (for the studio app)",
+            title="Studio media",
             read_only_hint=True,
             destructive_hint=False,
             idempotent_hint=True,

@@ -34,10 +34,10 @@ class MediaChunk(BaseModel):
     video_id: str
     variant: MediaVariant
     mime_type: str
-    size: int = Field(description="The whole file, in bytes.")
+    size: int = Field(description="File bytes.")
     offset: int
     length: int
-    done: bool = Field(description="True when this chunk ends the file; else call again at offset+length.")
+    done: bool = Field(description="Else call again at offset+length.")
 
 
 @tool_errors
@@ -45,10 +45,10 @@ async def studio_media(
     video_id: VideoId,
     ctx: Context[AppState],
     variant: MediaVariant = "video",
-    offset: Annotated[int, Field(ge=0, description="Byte offset of the chunk (0, then offset+length).")] = 0,
+    offset: Annotated[int, Field(ge=0, description="Byte offset.")] = 0,
 ) -> Annotated[CallToolResult, MediaChunk]:
-    """Bytes of a downloaded video or thumbnail for the studio app's player (base64, in chunks).
-    FREE: reads local files. Only for MCP Apps hosts; assistants use get_video / download."""
+    """FREE. The studio app's media: a downloaded video or thumbnail, as base64 chunks.
+    Assistants use get_video / download instead."""
     if not client_supports_apps(ctx):
         # A client without Apps shows this tool to its model; megabytes of base64 help no one.
         raise InvalidRequest(
