@@ -26,7 +26,8 @@ async def stream_to_file(core: HTTPCore, path: str, params: Mapping[str, str], d
     """
     temp = await anyio.to_thread.run_sync(new_temp, dest)
     try:
-        out = await anyio.to_thread.run_sync(_open_for_writing, temp)
+        # Opened and closed without an await, so a cancelled transfer can never leave it open.
+        out = _open_for_writing(temp)
         try:
             async with core.stream(path, params=params) as response:
                 async for chunk in response.aiter_bytes(_CHUNK_BYTES):
@@ -34,7 +35,7 @@ async def stream_to_file(core: HTTPCore, path: str, params: Mapping[str, str], d
                     # than the write into the page cache, so chunks are large.
                     await anyio.to_thread.run_sync(out.write, chunk)
         finally:
-            await anyio.to_thread.run_sync(out.close)
+            out.close()
         await anyio.to_thread.run_sync(commit_temp, temp, dest)  # the one fsync, at the end
     except BaseException:
         with anyio.CancelScope(shield=True):

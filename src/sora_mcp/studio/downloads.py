@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,9 @@ from sora_mcp.registry.store import Registry
 from sora_mcp.studio.assets import EXPECTED_FORMAT, is_expected_image, render_variant, stitch
 
 log = logging.getLogger(__name__)
+
+AUTOMATIC: tuple[Variant, ...] = ("video", "thumbnail")
+"""What a newly completed video gets without being asked."""
 
 DOWNLOADS_AT_ONCE = 4
 """Transfers in flight at once. A batch finishing 200 clips together must not open 200
@@ -65,7 +68,9 @@ class Downloads:
             else:
                 record = await self._picture(record, variant, dest, paths.get("video"))
             paths[variant] = dest
-            record = self.registry.update_video(record.local_id, files={**record.files, variant: str(dest)})
+            # Merged into the latest record, not this call's copy: two callers fetching the same
+            # video's files at once (a batch follow and the resumer) must not drop each other's.
+            record = self.registry.mutate_video(record.local_id, _with_file(variant, dest))
         return record, paths
 
     async def _download_once(self, video_id: str, variant: Variant, dest: Path) -> None:
@@ -152,10 +157,14 @@ class Downloads:
 
     async def automatic(self, record: VideoRecord) -> VideoRecord:
         """The video and thumbnail of a newly completed video; a failure is noted, not raised."""
-        if record.status != "completed" or "video" in record.files:
+        # Files are recorded one by one, so a video may be seen with its MP4 but not yet its
+        # thumbnail while another caller is fetching it: ask for what is missing (a transfer
+        # under way is joined, not repeated).
+        missing: tuple[Variant, ...] = tuple(v for v in AUTOMATIC if v not in record.files)
+        if record.status != "completed" or not missing:
             return record
         try:
-            return (await self.fetch(record, ("video", "thumbnail")))[0]
+            return (await self.fetch(record, missing))[0]
         except (APIError, AssetExpired) as exc:
             log.warning("automatic download of %s failed: %s", record.id, exc)
             return self.registry.update_video(record.local_id, note=f"Automatic download failed: {exc}")
@@ -180,3 +189,10 @@ def has_file(record: VideoRecord) -> bool:
     """True when `record` is completed and its MP4 is on this machine."""
     path = record.files.get("video")
     return record.status == "completed" and path is not None and Path(path).is_file()
+
+
+def _with_file(variant: str, dest: Path) -> Callable[[VideoRecord], VideoRecord]:
+    def add(latest: VideoRecord) -> VideoRecord:
+        return latest.model_copy(update={"files": {**latest.files, variant: str(dest)}})
+
+    return add

@@ -300,7 +300,9 @@ class Studio:
         if record.id is None or record.status == "deleted":
             return record
         if record.status not in UNFINISHED_STATUSES and (record.status != "completed" or has_file(record)):
-            return record  # nothing left to learn or fetch: answered from the registry alone
+            # Nothing left to learn: answered from the registry, sending nothing — unless a file
+            # a completed video is owed (its thumbnail) is still missing or being fetched.
+            return await self._auto_download(record) if auto_download else record
         try:
             video = self._answered(*await self.client.retrieve_video_with_hint(record.id))
         except NotFoundError:
