@@ -28,7 +28,9 @@ LOG="$(mktemp)"
   || { grep -v "^WARNING: Location" "$LOG" >&2; rm -f "$LOG"; exit 1; }
 rm -f "$LOG"
 LITELLM_LOCAL_MODEL_COST_MAP=True "$VENV/bin/python" -c "import litellm.proxy.proxy_server" >/dev/null
-"$VENV/bin/python" -m pip show litellm 2>/dev/null | grep -q "^Version: $VERSION$"
+# grep reads pip's whole output (no -q): with pipefail, a grep that exits early would make pip
+# die of SIGPIPE and fail this step at random.
+"$VENV/bin/python" -m pip show litellm 2>/dev/null | grep "^Version: $VERSION$" >/dev/null
 touch "$MARK"
 echo "litellm $VERSION installed in $VENV in $(( $(date +%s) - start )) s" >&2
 echo "$VENV"
