@@ -177,8 +177,8 @@ async def ask_batch(
     dry_run: bool,
     confirm_token: str | None,
 ) -> Elicit[SpendConsent] | Approval:
-    if dry_run:
-        return Approval(how="not_needed")
+    if dry_run or ctx.request_context.lifespan_context.settings.confirm_above_usd is None:
+        return Approval(how="not_needed")  # nothing to ask: do not plan the batch twice
     try:
         plan = await plan_batch(_studio(ctx), requests=requests, jsonl_path=jsonl_path)
     except SoraError:
