@@ -131,8 +131,10 @@ def test_the_studio_shows_the_registry_plays_the_clip_and_calls_tools_through_th
         }
         assert [u for u, from_app in network if from_app] == []
 
-        # A button calls a tool through the host, and the view shows the answer.
-        app.locator("#download").click()
+        # A button calls a tool through the host, and the view shows the answer. Buttons are pressed
+        # from the keyboard: the host resizes the frame as the view grows, which can move a button
+        # between Playwright's stability check and a mouse click.
+        app.locator("#download").press("Enter")
         expect(app.locator("#notice")).to_contain_text("Saved:", timeout=TIMEOUT_MS)
         assert [c["arguments"] for c in host.tool_calls("download")] == [
             {"video_id": newest["id"], "variant": "all"}
@@ -169,14 +171,14 @@ def test_the_studio_opened_by_get_video_selects_that_video_and_extends_it_after_
 
         app.locator("#extend-prompt").fill("The kite loops once")
         app.locator("#extend-seconds").select_option("8")
-        app.locator("#extend").click()
+        app.locator("#extend").press("Enter")
         # $0.80 is above the threshold and this host has no elicitation: the view shows the
         # quote, and only the user's click here repeats the call with the token.
         expect(app.locator("#quote")).to_contain_text("about $0.80", timeout=TIMEOUT_MS)
         expect(app.locator("#gallery .card")).to_have_count(3)
         asked = {"video_id": original, "prompt": "The kite loops once", "seconds": 8}
         assert [c["arguments"] for c in host.tool_calls("extend")] == [asked]
-        app.locator("#confirm-yes").click()
+        app.locator("#confirm-yes").press("Enter")
         expect(app.locator("#notice")).to_contain_text("Started", timeout=TIMEOUT_MS)
         expect(app.locator("#gallery .card")).to_have_count(4, timeout=TIMEOUT_MS)
         _quoted, confirmed = host.tool_calls("extend")
