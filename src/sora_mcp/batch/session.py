@@ -20,6 +20,7 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.profile import PROFILES, BackendProfile
 from sora_mcp.batch.runner import DEFAULT_CONCURRENCY, BatchRunner
 from sora_mcp.batch.service import Batches
+from sora_mcp.batch.transports import LazyTransport, emulator_transport
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
 from sora_mcp.registry.store import Registry
@@ -64,7 +65,11 @@ async def open_session(
     try:
         async with (
             httpx2.AsyncClient(transport=backend_transport, base_url=base_url, timeout=timeout) as http,
-            httpx2.AsyncClient(timeout=httpx2.Timeout(20.0), follow_redirects=False) as fetch_http,
+            httpx2.AsyncClient(
+                transport=LazyTransport(httpx2.AsyncHTTPTransport),  # certificates load on first use
+                timeout=httpx2.Timeout(20.0),
+                follow_redirects=False,
+            ) as fetch_http,
         ):
             client = VideosClient(
                 http,
@@ -111,15 +116,4 @@ async def open_session(
 def _default_transport(settings: Settings, clock: Clock) -> httpx2.AsyncBaseTransport:
     if not settings.is_emulator:
         return httpx2.AsyncHTTPTransport(retries=0)  # retries are ours, and never for POSTs
-    from sora_mcp.emulator.app import create_app
-    from sora_mcp.emulator.faults import FaultConfig
-
-    faults = FaultConfig.parse(settings.emulator_faults) if settings.emulator_faults else None
-    app = create_app(
-        root=settings.emulator_dir,
-        clock=clock,
-        speed=settings.emulator_speed,
-        faults=faults,
-        profile=settings.profile,
-    )
-    return httpx2.ASGITransport(app=app)
+    return emulator_transport(settings, clock)  # built on the first request (a lazy start)

@@ -1,6 +1,8 @@
 """AAC audio in the MP4s written by `sora_mcp.media.video`: encode mono samples, read a file's
 track back as samples. A track lasts exactly as long as its video (samples are cut or padded
 to the frames' duration), so joined clips stay in sync part after part.
+
+PyAV and numpy are imported by the functions that use them (see `video.py`).
 """
 
 from __future__ import annotations
@@ -8,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
-import av
-import av.audio.stream
-import av.container
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import av
+    import av.audio.stream
+    import av.container
+    import numpy as np
+    from numpy.typing import NDArray
 
-Samples = NDArray[np.float32]
-if TYPE_CHECKING:  # the stubs make Packet generic; the runtime class is not subscriptable
-    AudioPacket = av.Packet[av.audio.stream.AudioStream]
-else:
-    AudioPacket = av.Packet
+Samples: TypeAlias = "NDArray[np.float32]"
+# The stubs make Packet generic; the runtime class is not subscriptable (a string is never evaluated).
+AudioPacket: TypeAlias = "av.Packet[av.audio.stream.AudioStream]"
 
 AUDIO_RATE = 48_000
 _BIT_RATE = 64_000  # mono
@@ -43,6 +44,9 @@ def encode_samples(stream: av.audio.stream.AudioStream, samples: Samples, first:
     an empty `samples` flushes the encoder (call it once, at the end)."""
     if not len(samples):
         return list(stream.encode(None))
+    import av
+    import numpy as np
+
     rate = stream.codec_context.sample_rate
     packets: list[AudioPacket] = []
     # Handed over in encoder-sized pieces: one long frame makes PyAV's re-chunking crawl.
@@ -62,6 +66,9 @@ def read_samples(path: Path, seconds: float, rate: int = AUDIO_RATE) -> Samples:
     Raises:
         ValueError: `path` is not a readable media file.
     """
+    import av
+    import numpy as np
+
     count = round(seconds * rate)
     out = np.zeros(count, dtype=np.float32)
     try:
@@ -82,11 +89,16 @@ def read_samples(path: Path, seconds: float, rate: int = AUDIO_RATE) -> Samples:
 
 
 def has_audio(path: Path) -> bool:
+    import av
+
     with av.open(str(path), "r") as container:
         return bool(container.streams.audio)
 
 
 def _decoded(container: av.container.InputContainer, rate: int) -> Iterator[Samples]:
+    import av
+    import numpy as np
+
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     for frame in container.decode(container.streams.audio[0]):
         for mono in resampler.resample(frame):

@@ -4,6 +4,9 @@ checked bytes fitted to the exact output size the Videos API demands.
 Inputs are untrusted (a model chose them), so every form is size-capped before it is decoded,
 the format is decided by magic bytes rather than by names or declared types, local paths are
 confined to the configured roots, and decoding refuses decompression bombs.
+
+Pillow is imported by the functions that decode, not by this module: the server imports this
+module at start and answers `tools/list` without loading an imaging library.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 import httpx2
-from PIL import Image, ImageOps
 
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.files import confine
 from sora_mcp.media.netguard import Resolver, checked_address, pinned_request, system_resolve
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FitMode = Literal["crop", "pad", "stretch"]
 
@@ -253,6 +258,8 @@ def fit_image(
     kind = sniff_image(data)
     if kind is None:
         raise InvalidRequest(f"the image reference is not a {_ALLOWED} image (judged by its content)")
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[kind]]) as img:
             if img.width * img.height > _MAX_PIXELS:
@@ -274,6 +281,8 @@ def fit_image(
 
 
 def _fit(img: Image.Image, width: int, height: int, mode: FitMode) -> Image.Image:
+    from PIL import Image, ImageOps
+
     oriented = ImageOps.exif_transpose(img)
     has_alpha = "A" in oriented.getbands() or "transparency" in oriented.info
     work = oriented.convert("RGBA" if has_alpha else "RGB")

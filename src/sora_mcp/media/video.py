@@ -7,6 +7,10 @@ check both against it, so "what is in this file" has one answer. Every writer go
 
 Every MP4 written here is H.264 (libx264, preset ultrafast, yuv420p) with one frame per tick
 of a `1/fps` time base, so the container duration is exactly `frames / fps`.
+
+PyAV, numpy and Pillow are imported by the functions that use them, not by this module: the
+server imports it at start (downloads are inspected with it) and must answer `tools/list`
+without loading them (together about half its start-up time).
 """
 
 from __future__ import annotations
@@ -18,17 +22,17 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Final, cast
-
-import av
-import av.container
-import av.video.stream
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING, Final, cast
 
 from sora_mcp.files import atomic_path
 from sora_mcp.media.ahead import made_ahead
 from sora_mcp.media.audio import AudioPacket, Samples, add_aac_stream, encode_samples, has_audio, read_samples
+
+if TYPE_CHECKING:
+    import av
+    import av.container
+    import av.video.stream
+    from PIL import Image
 
 _CODEC: Final = "libx264"
 _PIX_FMT = "yuv420p"
@@ -66,6 +70,8 @@ def probe(path: Path) -> MediaInfo:
         ValueError: the file is missing, is not a container FFmpeg can read, holds no video
             stream, or is a still image.
     """
+    import av
+
     with _open_video(path) as (container, stream):
         frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         rate = _rate_of(stream)
@@ -94,6 +100,8 @@ def frame_at(path: Path, seconds: float | None = None) -> Image.Image:
     """
     if seconds is not None and seconds < 0:
         raise ValueError(f"seconds must be >= 0, got {seconds}")
+    import av
+
     with _open_video(path) as (container, stream):
         time_base = stream.time_base or Fraction(1, av.time_base)
         start = stream.start_time or 0  # some containers do not start their clock at zero
@@ -170,6 +178,8 @@ def concat_videos(parts: Sequence[Path], dest: Path) -> None:
     # part without sound), so picture and sound stay in step at every seam.
     audio = None
     if any(has_audio(part) for part in parts):
+        import numpy as np
+
         audio = np.concatenate([read_samples(p, i.frames / i.fps) for p, i in zip(parts, infos, strict=True)])
     if _can_copy_packets(parts):
         _join_packets(parts, dest, audio)
@@ -190,6 +200,8 @@ def render_thumbnail(video: Path, dest: Path) -> None:
     Raises:
         ValueError: `video` is not a readable video.
     """
+    from PIL import Image
+
     image = frame_at(video, probe(video).seconds / 2)
     image.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE), Image.Resampling.LANCZOS)
     with atomic_path(dest, make_parents=True) as tmp:
@@ -204,6 +216,8 @@ def render_spritesheet(video: Path, dest: Path) -> None:
     Raises:
         ValueError: `video` is not a readable video.
     """
+    from PIL import Image
+
     info = probe(video)
     count = min(SPRITESHEET_MAX_TILES, info.frames)
     wanted = {round(k * (info.frames - 1) / max(1, count - 1)) for k in range(count)}
@@ -254,6 +268,9 @@ def write_h264(
         ValueError: odd or non-positive dimensions (yuv420p needs even ones), no frames, or a
             frame of another size.
     """
+    import av
+    import numpy as np
+
     check_even_size(width, height)
     rate = Fraction(fps)
     if rate <= 0:
@@ -292,6 +309,8 @@ def _stretch(samples: Samples, start: int, end: int) -> Samples:
     part = samples[start:end]
     if len(part) == end - start:
         return part
+    import numpy as np
+
     return np.concatenate([part, np.zeros(end - start - len(part), dtype=np.float32)])
 
 
@@ -305,6 +324,8 @@ def check_even_size(width: int, height: int) -> None:
 def _open_video(
     path: Path,
 ) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    import av
+
     try:
         container = av.open(str(path), "r")
     except (av.FFmpegError, OSError) as exc:
@@ -336,6 +357,9 @@ def _can_copy_packets(parts: Sequence[Path]) -> bool:
 
 
 def _join_packets(parts: Sequence[Path], dest: Path, audio: Samples | None) -> None:
+    import av
+    import numpy as np
+
     with (
         atomic_path(dest, make_parents=True) as tmp,
         av.open(str(tmp), "w", format="mp4") as out,
@@ -394,6 +418,9 @@ def _last_frame_before(
 
 
 def _to_yuv(item: Image.Image | av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    import av
+    from PIL import Image
+
     if isinstance(item, Image.Image):
         if item.size != (width, height):
             raise ValueError(f"frame is {item.size[0]}x{item.size[1]}, expected {width}x{height}")
@@ -404,12 +431,12 @@ def _to_yuv(item: Image.Image | av.VideoFrame, width: int, height: int) -> av.Vi
             raise ValueError(f"frame is {item.width}x{item.height}, expected {width}x{height}")
         frame = item
     if frame.format.name == _PIX_FMT:
-        return cast(av.VideoFrame, frame)
+        return cast("av.VideoFrame", frame)
     # Nearest-neighbour chroma subsampling: measurably faster than the default filter and
     # invisible at these sizes; the emulator's render budget is about 1 s per 4 s of 720p.
-    return cast(av.VideoFrame, frame.reformat(format=_PIX_FMT, interpolation="POINT"))
+    return cast("av.VideoFrame", frame.reformat(format=_PIX_FMT, interpolation="POINT"))
 
 
 def to_image(frame: av.VideoFrame) -> Image.Image:
     """The frame as an RGB PIL image."""
-    return cast(Image.Image, frame.to_image())  # type: ignore[no-untyped-call]  # PyAV stub lacks types
+    return cast("Image.Image", frame.to_image())  # type: ignore[no-untyped-call]  # PyAV stub lacks types

@@ -17,10 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
-from PIL import Image
 
 from sora_mcp import catalog
 from sora_mcp.api.capabilities import Capability
@@ -34,6 +33,9 @@ from sora_mcp.studio.characters import reference_note, resolve_characters
 from sora_mcp.studio.lineage import ExtensionBudget, plan_extension
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.studio.studio import Studio
+
+if TYPE_CHECKING:  # Pillow loads on first use (the server starts without it)
+    from PIL import Image
 
 T = TypeVar("T")
 
