@@ -293,7 +293,7 @@ async def test_three_characters_or_a_clip_outside_the_allowed_folders_are_refuse
             "create_character", {"name": "X", "clip_path": "a.mp4", "video_id": "video_1"}
         )
     assert three.is_error  # refused by the input schema (at most 2)
-    assert error_code(outside) == ("path_not_allowed", "path")
+    assert error_code(outside) == ("path_not_allowed", "clip_path")
     assert error_code(both) == ("conflicting_arguments", "clip_path")
     assert rig.transport.requests == []
 
@@ -362,7 +362,12 @@ async def test_list_videos_filters_by_character_batch_and_parent_given_any_id(ri
     now = rig.clock.now()
 
     def video(local_id: str, **fields: Any) -> VideoRecord:
+        # Downloaded already, so a starting server has nothing to fetch for them.
+        mp4 = settings.output_dir / f"video_{local_id}.mp4"
+        mp4.parent.mkdir(parents=True, exist_ok=True)
+        mp4.write_bytes(b"")
         base: dict[str, Any] = {
+            "files": {"video": str(mp4)},
             "local_id": local_id,
             "id": f"video_{local_id}",
             "backend": "emulator",

@@ -59,9 +59,11 @@ async def test_a_create_whose_answer_is_lost_is_found_not_resent(tmp_path: Path,
         outcome = await studio.generate(
             plan_clip(prompt="a moth circles a lamp", model="sora-2", size="720x1280", seconds=4)
         )
-        assert outcome.records == []
-        assert "do not resubmit" in outcome.errors[0]
+        (answered,) = outcome.records  # the lost request is in the answer, status unknown
+        assert (answered.status, answered.id) == ("unknown", None)
+        assert outcome.errors
         (lost,) = studio.registry.list_videos()
+        assert lost.local_id == answered.local_id
         assert lost.status == "unknown"
         assert lost.id is None
         assert needs_reconciling(lost, clock.now())

@@ -299,9 +299,11 @@ def test_probe_rejects_what_is_not_a_video(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00not a video" * 100)
 
-    for path in (still, junk, tmp_path / "missing.mp4"):
-        with pytest.raises(ValueError, match="video"):
+    for path in (still, junk):
+        with pytest.raises(ValueError, match="not an MP4, MOV or WebM video"):
             probe(path)
+    with pytest.raises(ValueError, match="cannot be opened"):
+        probe(tmp_path / "missing.mp4")
 
 
 # --- stills ------------------------------------------------------------------------------------

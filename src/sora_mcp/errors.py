@@ -7,6 +7,7 @@ what went wrong, and what to do next.
     ├── InvalidRequest              bad input caught before any request is sent
     ├── RegistryError               the local registry cannot be read or written safely
     ├── TemplateError               a prompt template or guide file is malformed (names the file)
+    ├── LocalFileError              a file here could not be read or written (disk full, …)
     ├── AssetExpired                the backend no longer has the files of a completed video
     ├── SpendNotConfirmed           a billable call waits for the user's yes (nothing was sent)
     └── APIError                    anything the Videos API said or failed to say
@@ -90,6 +91,13 @@ class SpendNotConfirmed(SoraError):
         super().__init__(message, code=code, param="confirm_token" if confirm_token else None)
         self.confirm_token = confirm_token
         self.estimated_cost_usd = estimated_cost_usd
+
+
+class LocalFileError(SoraError):
+    """A file on this machine could not be read or written (disk full, permissions, a path the
+    system refuses); the message names the file and what to do."""
+
+    kind = "local_file_error"
 
 
 class AssetExpired(SoraError):

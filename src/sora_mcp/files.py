@@ -4,7 +4,8 @@ Paths and names reaching this module may come from a language model, which can b
 whatever text it has read. So a path is only honoured once it resolves (symlinks included)
 inside a configured root, and file names are built from validated ids, never from free text.
 Writes go to a temporary file beside the target and are renamed into place, so a crash leaves
-either the old file or the new one, never half a video.
+either the old file or the new one, never half a video; the temporary files a killed process
+leaves behind are recognised (no one holds their lock) and swept at the next start.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +22,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sora_mcp.errors import InvalidRequest
+
+try:  # advisory locks mark temporary files in use; Windows has none
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
+
+_UNLOCKABLE_ORPHAN_SECONDS = 86_400.0
 
 _EXTENSIONS = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}
 
@@ -37,6 +46,7 @@ _RESERVED_STEMS = frozenset(
 PRIVATE_FILE_MODE = 0o600
 """Every file sora-mcp writes is owner-only: videos, registry exports and batch inputs may hold
 prompts and references the user did not mean to share with other accounts on the machine."""
+TEMP_SUFFIX = ".part"
 
 
 def atomic_write_bytes(dest: Path, data: bytes, *, make_parents: bool = False) -> None:
@@ -56,48 +66,105 @@ def atomic_output(dest: Path, *, make_parents: bool = False) -> Iterator[BinaryI
 def atomic_path(dest: Path, *, make_parents: bool = False) -> Iterator[Path]:
     """Yield the path of an empty temporary file that replaces `dest` only if the block completes.
 
-    For writers that open the file by name themselves (PyAV, Pillow). The one atomic writer:
-    the temporary file lives in `dest`'s folder (so the final rename is atomic) and is
-    owner-only; on success it is fsynced, renamed over `dest` and the folder fsynced
-    (`commit_temp`). If the block raises, the temporary file is removed and `dest` is untouched.
+    For writers that open the file by name themselves (PyAV, Pillow). The one atomic writer
+    (`TempFile`): the temporary file lives in `dest`'s folder (so the final rename is atomic), is
+    owner-only and locked while written; on success it is fsynced, renamed over `dest` and the
+    folder fsynced. If the block raises, the temporary file is removed and `dest` is untouched.
     Without `make_parents`, `dest`'s folder must already exist.
     """
     dest = Path(dest)
     if make_parents:
         dest.parent.mkdir(parents=True, exist_ok=True)
-    temp = new_temp(dest)
+    temp = TempFile(dest)
     try:
-        yield temp
-        commit_temp(temp, dest)
+        yield temp.path
+        temp.commit()
     except BaseException:
-        temp.unlink(missing_ok=True)
+        temp.discard()
         raise
 
 
-def new_temp(dest: Path) -> Path:
-    """An empty owner-only temporary file beside `dest`, named `.<dest name>.<random>.part`.
+class TempFile:
+    """An empty owner-only temporary file beside `dest`, named `.<dest name>.<random>.part`,
+    held under an exclusive lock until it is committed or discarded — so `sweep_orphans` can tell
+    the leftovers of a killed process from another process's write in progress.
 
-    The building block of `atomic_path`, for writers that cannot run inside a `with` block in
-    one thread (the streaming download writes asynchronously): fill it, then `commit_temp`, or
-    unlink it on failure.
+    The building block of `atomic_path`, for writers that cannot run inside one `with` block in
+    one thread (the streaming download writes asynchronously): fill `path`, then `commit`, or
+    `discard` on failure.
     """
-    # Keep the temporary name within file-name limits however long `dest`'s name is.
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:100]}.", suffix=".part")
-    os.close(fd)
-    return Path(name)
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = Path(dest)
+        # Keep the temporary name within file-name limits however long `dest`'s name is.
+        fd, name = tempfile.mkstemp(
+            dir=self.dest.parent, prefix=f".{self.dest.name[:100]}.", suffix=TEMP_SUFFIX
+        )
+        self.path = Path(name)
+        self._fd: int | None = fd
+        _lock(fd)
+
+    def commit(self, *, mode: int = PRIVATE_FILE_MODE) -> None:
+        """Make the finished file durable as `dest`: fsync its content, set `mode`, rename it
+        over `dest`, then fsync the folder so the rename itself survives a power cut."""
+        fd = self._fd
+        if fd is None:
+            raise ValueError(f"{self.path} was already committed or discarded")
+        os.fsync(fd)  # flushes the file's data whichever descriptor wrote it
+        os.chmod(self.path, mode)
+        os.replace(self.path, self.dest)
+        self._close()
+        _fsync_directory(self.dest.parent)
+
+    def discard(self) -> None:
+        """Remove the temporary file (idempotent); `dest` is untouched."""
+        self.path.unlink(missing_ok=True)
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
-def commit_temp(temp: Path, dest: Path, *, mode: int = PRIVATE_FILE_MODE) -> None:
-    """Make the finished `temp` durable as `dest`: fsync its content, set `mode`, rename it over
-    `dest`, then fsync the folder so the rename itself survives a power cut."""
-    fd = os.open(temp, os.O_RDWR)  # read-write: Windows refuses fsync on a read-only handle
+def sweep_orphans(folder: Path) -> list[Path]:
+    """Remove the temporary files that killed processes left in `folder`; the removed paths.
+
+    A temporary file still locked belongs to a write in progress (this process or another sharing
+    the folder) and is kept. Where files cannot be locked (Windows), only those untouched for a
+    day are removed.
+    """
+    removed: list[Path] = []
     try:
-        os.fsync(fd)
+        candidates = [p for p in Path(folder).glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            if _orphaned(path):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        except OSError:
+            continue  # vanished or unreadable: not ours to judge
+    return removed
+
+
+def _orphaned(path: Path) -> bool:
+    if fcntl is None:
+        return time.time() - path.stat().st_mtime > _UNLOCKABLE_ORPHAN_SECONDS
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     finally:
-        os.close(fd)
-    os.chmod(temp, mode)
-    os.replace(temp, dest)
-    _fsync_directory(dest.parent)
+        os.close(fd)  # closing drops the lock taken above
+    return True
+
+
+def _lock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _fsync_directory(directory: Path) -> None:

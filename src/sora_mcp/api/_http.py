@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx2
 
 from sora_mcp.api.profile import BackendProfile
+from sora_mcp.api.redaction import Redactor
 from sora_mcp.api.retry import RetryPolicy, parse_retry_after
 from sora_mcp.clock import Clock
 from sora_mcp.errors import (
@@ -95,6 +96,7 @@ class HTTPCore:
         self.retry = retry
         self._rng = rng
         self._api_key = api_key
+        self.redactor = Redactor(api_key)
 
     def __repr__(self) -> str:
         return f"HTTPCore(base_url={str(self.http.base_url)!r}, profile={self.profile.name!r})"
@@ -256,7 +258,12 @@ class HTTPCore:
     def status_error(self, response: httpx2.Response, method: str, path: str) -> APIStatusError:
         """The `APIStatusError` subclass for an error answer whose body has been read."""
         cls = status_error_class(response.status_code)
-        message, code, param, error_type = _parse_envelope(response)
+        # Redacted before anything is parsed or truncated: a cut echo would keep a key's prefix.
+        message, code, param, error_type = (
+            None if part is None else self.redactor.text(part)
+            for part in _parse_envelope(self.redactor.text(response.text))
+        )
+        message = message or "no error message"
         retry_after = parse_retry_after(
             response.headers, now=self.clock.now(), prefixes=self.profile.retry_after_prefixes
         )
@@ -279,19 +286,17 @@ class HTTPCore:
         )
 
     def redact(self, text: str) -> str:
-        """`text` with the API key masked: servers sometimes echo what they were sent."""
-        if self._api_key:
-            return text.replace(self._api_key, "***")
-        return text
+        """`text` with the API key and any bearer token masked: servers echo what they were sent."""
+        return self.redactor.text(text)
 
 
-def _parse_envelope(response: httpx2.Response) -> tuple[str, str | None, str | None, str | None]:
+def _parse_envelope(raw: str) -> tuple[str, str | None, str | None, str | None]:
     """(message, code, param, type) from `{"error": {...}}`, or whatever else the body holds:
     gateways answer `{"detail": ...}`, `{"error": "text"}`, HTML pages or nothing."""
     try:
-        body: Any = response.json()
-    except (ValueError, UnicodeDecodeError):
-        text = response.text.strip()
+        body: Any = json.loads(raw)
+    except ValueError:
+        text = raw.strip()
         return (text[:_MAX_DETAIL_CHARS] or "no error message"), None, None, None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):

@@ -21,7 +21,7 @@ import anyio
 import httpx2
 from pydantic import BaseModel, ValidationError
 
-from sora_mcp.api._download import stream_to_file
+from sora_mcp.api._download import Verify, download_within
 from sora_mcp.api._http import FormParts, HTTPCore, form_fields, quote_id
 from sora_mcp.api.capabilities import Capabilities, Capability
 from sora_mcp.api.inputs import FileRef, ImageUpload, ImageURL, openrouter_body
@@ -193,12 +193,24 @@ class VideosClient:
             return VideoDeleted(id=video_id)
         return self._model(VideoDeleted, self._json(response, path, billable=False), path, billable=False)
 
-    async def download_content(self, video_id: str, dest: Path, *, variant: Variant = "video") -> Path:
+    async def download_content(
+        self,
+        video_id: str,
+        dest: Path,
+        *,
+        variant: Variant = "video",
+        budget: float | None = None,
+        verify: Verify | None = None,
+    ) -> Path:
         """Stream one asset (MP4 video, WebP thumbnail, JPEG spritesheet) to `dest`.
 
-        Written to a temporary file beside `dest`, fsynced, then renamed over it, so `dest` is
-        either the complete file or untouched; a failed attempt leaves no temporary behind. A
-        transfer cut midway is retried from the start like any other read. Returns `dest`.
+        Atomic (`dest` is the complete file or untouched, no temporary left behind); a transfer
+        cut, short of its declared size or failing `verify` (an MP4 that does not probe whole)
+        starts over like any read. `budget` (real seconds) bounds it all, retries included: a
+        per-read timeout alone lets a server dripping bytes hold it for ever. Returns `dest`.
+
+        Raises:
+            APITimeoutError: the transfer did not end within `budget`.
         """
         if variant != "video":
             self.capabilities.require("variants")
@@ -207,11 +219,7 @@ class VideosClient:
         await anyio.Path(dest.parent).mkdir(parents=True, exist_ok=True)
 
         params = dict(self.profile.content_params) or {"variant": variant}
-
-        async def attempt() -> Path:
-            return await stream_to_file(self._core, path, params, dest)
-
-        return await self._core.retrying(attempt)
+        return await download_within(self._core, path, params, dest, budget=budget, verify=verify)
 
     async def remix_video(self, video_id: str, *, prompt: str) -> Video:
         """A new billed job re-rendering `video_id` with a changed prompt. Never retried."""
@@ -285,10 +293,11 @@ class VideosClient:
         return self._model(FileObject, self._json(response, path, billable=False), path, billable=False)
 
     async def file_content(self, file_id: str) -> bytes:
-        """The whole content of a (small, JSONL) file such as a batch's output."""
+        """The whole content of a (small, JSONL) file such as a batch's output, with the key and
+        any bearer token masked in its text."""
         self.capabilities.require("batches")
         response = await self._core.read("GET", f"/files/{quote_id(file_id)}/content")
-        return response.content
+        return self._core.redactor.text(response.content.decode("utf-8", errors="replace")).encode()
 
     async def create_batch(
         self,
@@ -385,8 +394,10 @@ class VideosClient:
         return body
 
     def _json(self, response: httpx2.Response, path: str, *, billable: bool) -> Any:
+        """The body as JSON, with the key and any bearer token masked in every string of it
+        (job errors, messages, codes) before anything stores or shows them."""
         try:
-            return response.json()
+            return self._core.redactor.data(response.json())
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._unreadable(path, response, billable=billable, why="is not JSON") from exc
 

@@ -164,6 +164,8 @@ class Batches:
             else:
                 record = self.studio.registry.update_batch(record.local_id, status=batch.status)
                 counts = batch.request_counts
+        # Items whose answers were lost are looked for first, so what follows sees their jobs.
+        await self.studio.lost.reconcile_all(list(load_items(self.studio.registry, record).values()))
         state = load_state(self.studio.registry, record, counts=counts)
         await self._finish_items(state, deadline if wait_seconds > 0 else None, report)
         state = self._settle(state)

@@ -98,7 +98,10 @@ async def open_session(
                     if run_batches:
                         await background.start(batches.runner.run)
                     if resume:
-                        await background.start(Resumer(studio).run)
+                        resumer = Resumer(studio)
+                        await background.start(resumer.run)
+                        # Lost requests are looked for whenever there is news, without being asked.
+                        background.start_soon(resumer.watch)
                     try:
                         yield Session(settings=settings, studio=studio, batches=batches)
                     finally:

@@ -37,6 +37,14 @@ class BatchState:
         return round(sum(r.estimated_cost_usd for r in self.items.values() if r.status == "completed"), 2)
 
     @property
+    def unresolved(self) -> dict[str, int]:
+        """Items not settled although nothing runs for them: answers lost (their jobs are being
+        looked for) and completed videos whose file is not here yet."""
+        lost = sum(r.status in ("unknown", "submitting") and r.id is None for r in self.items.values())
+        unsaved = sum(r.status == "completed" and "video" not in r.files for r in self.items.values())
+        return {k: v for k, v in (("lost", lost), ("without_file", unsaved)) if v}
+
+    @property
     def still_running(self) -> bool:
         if self.record.mode == "native" and self.record.id is not None and self.record.finished_at is None:
             return True

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final, cast
 from sora_mcp.files import atomic_path
 from sora_mcp.media.ahead import made_ahead
 from sora_mcp.media.audio import AudioPacket, Samples, add_aac_stream, encode_samples, has_audio, read_samples
+from sora_mcp.media.containers import demuxer_for
 
 if TYPE_CHECKING:
     import av
@@ -326,8 +327,9 @@ def _open_video(
 ) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
     import av
 
+    demuxer, options = demuxer_for(path)  # never a playlist or anything that names other files
     try:
-        container = av.open(str(path), "r")
+        container = av.open(str(path), "r", format=demuxer, options=options)
     except (av.FFmpegError, OSError) as exc:
         raise ValueError(f"{path} is not a readable video: {exc}") from exc
     try:

@@ -4,6 +4,7 @@ argument types, and access to the lifespan state."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
@@ -15,11 +16,13 @@ from mcp.types import CallToolResult, ClientCapabilities, ListRootsResult, Roots
 from pydantic import Field
 
 from sora_mcp.config import DEFAULT_MAX_WAIT_SECONDS, Settings
-from sora_mcp.errors import SoraError
+from sora_mcp.errors import InvalidRequest, LocalFileError, SoraError
 from sora_mcp.files import CLIENT_ROOTS
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.server.state import AppState
 from sora_mcp.studio.studio import Studio
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,6 +56,8 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Call
             return await fn(*args, **kwargs)
         except SoraError as exc:
             return error_result(exc)
+        except Exception as exc:
+            return error_result(unexpected(exc))
 
     return wrapper
 
@@ -94,6 +99,29 @@ def local_folders(listed: ListRootsResult) -> tuple[Path, ...]:
         Path(url2pathname(urlsplit(str(root.uri)).path))
         for root in listed.roots
         if str(root.uri).startswith("file://")
+    )
+
+
+def unexpected(exc: Exception) -> SoraError:
+    """A project error for an exception no layer turned into one, so the model still reads what
+    happened and what to do (the SDK would answer an opaque "Error executing tool")."""
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return LocalFileError(
+            f"A local file could not be used: {exc.strerror or exc}{where}. Check the path and the free "
+            "space, then call again; list_videos shows anything already started.",
+            code="file_error",
+        )
+    if isinstance(exc, ValueError | OverflowError | TypeError):
+        return InvalidRequest(
+            f"An argument could not be used ({type(exc).__name__}: {exc}); check the values and call again.",
+            code="invalid_argument",
+        )
+    log.error("unexpected error in a tool", exc_info=exc)
+    return SoraError(
+        f"sora-mcp failed unexpectedly ({type(exc).__name__}: {exc}). Nothing more is sent for this "
+        "call; list_videos shows anything already started.",
+        code="internal_error",
     )
 
 

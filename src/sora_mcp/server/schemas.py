@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sora_mcp import catalog
 from sora_mcp.registry.records import CharacterRecord, VideoRecord
+from sora_mcp.studio.downloads import has_file
 from sora_mcp.studio.lineage import ExtensionBudget, Link
 
 
@@ -48,6 +49,10 @@ class VideoView(OutputModel):
     expires_at: str | None = Field(default=None, description="When the backend deletes the files.")
     error: VideoError | None = None
     files: dict[str, str] = Field(description="Downloaded variants: name → absolute path.")
+    downloaded: bool = Field(
+        description="True once the MP4 is whole here; a completed video not downloaded yet is fetched "
+        "by the next get_video (or in the background)."
+    )
     estimated_cost_usd: float
     parent_id: str | None = Field(
         default=None, description="The video this one was made from (see relation)."
@@ -80,6 +85,7 @@ class VideoView(OutputModel):
             expires_at=_iso(record.expires_at),
             error=VideoError.of(record),
             files=dict(record.files),
+            downloaded=has_file(record),
             estimated_cost_usd=record.estimated_cost_usd,
             parent_id=record.parent_id,
             relation=record.relation,

@@ -24,6 +24,9 @@ from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
 
 DEFAULT_CLIP_SECONDS = 3.0
+PROBE_SECONDS = 20.0
+"""Longest a local clip may take to be measured (a file on a stalled network share)."""
+MAX_START_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -133,15 +136,14 @@ async def create_character(
             code="conflicting_arguments",
         )
     if clip_path is not None:
-        clip = confine(clip_path, [studio.settings.output_dir, *studio.settings.input_roots])
+        clip = _local_clip(studio, clip_path)
         info = await _measure(clip)
         check_clip_seconds(info.seconds, f"The clip {clip.name}", param="clip_path")
         source = f"file {clip}"
     else:
         assert video_id is not None  # the check above leaves exactly one source
         check_clip_seconds(seconds, "The requested stretch", param="seconds")
-        if start_seconds < 0:
-            raise InvalidRequest("start_seconds must be 0 or more.", param="start_seconds")
+        _check_start(start_seconds)
         video = await studio.ensure_downloaded(video_id)
         clip, info = await _cut(Path(video.files["video"]), start_seconds, seconds)
         check_clip_seconds(info.seconds, "The cut clip", param="seconds")
@@ -201,16 +203,44 @@ async def _by_reference(
     return record
 
 
+def _local_clip(studio: Studio, clip_path: str) -> Path:
+    try:
+        return confine(clip_path, [studio.settings.output_dir, *studio.settings.input_roots])
+    except InvalidRequest as exc:
+        raise InvalidRequest(str(exc), param="clip_path", code=exc.code) from exc
+
+
+def _check_start(start_seconds: float) -> None:
+    # `not a <= x <= b` also refuses NaN; an infinite start would overflow the cut's arithmetic.
+    if not 0 <= start_seconds <= MAX_START_SECONDS:
+        raise InvalidRequest(
+            f"start_seconds must be between 0 and {MAX_START_SECONDS:g} (inside the video).",
+            param="start_seconds",
+            code="stretch_outside_video",
+        )
+
+
 async def _measure(clip: Path) -> MediaInfo:
+    """The clip's length and size, measured by opening it as a video (MP4/MOV/WebM only: see
+    `media.video`) within `PROBE_SECONDS`."""
+
     def work() -> MediaInfo:
-        if not clip.is_file():
-            raise InvalidRequest(f"There is no file at {clip}.", param="clip_path")
         try:
             return probe(clip)
         except ValueError as exc:
-            raise InvalidRequest(f"{clip.name} is not a readable video: {exc}", param="clip_path") from exc
+            raise InvalidRequest(
+                f"{clip.name} is not a readable video: {exc}", param="clip_path", code="unreadable_clip"
+            ) from exc
 
-    return await anyio.to_thread.run_sync(work)
+    try:
+        with anyio.fail_after(PROBE_SECONDS):
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except TimeoutError:
+        raise InvalidRequest(
+            f"{clip.name} could not be read within {PROBE_SECONDS:g} s; use a plain local MP4.",
+            param="clip_path",
+            code="unreadable_clip",
+        ) from None
 
 
 async def _cut(video: Path, start: float, seconds: float) -> tuple[Path, MediaInfo]:

@@ -316,7 +316,7 @@ async def plan_generation(
             studio, plan, by_frame, size, fit, other_first_frame=image or start_from
         )
     if image is not None:
-        plan = replace(plan, image=await studio.prepare_image(image, size, fit))
+        plan = replace(plan, image=await _first_frame(studio, image, size, fit))
     elif start_from is not None:
         frame, source = await frame_reference(
             studio, start_from, second=start_from_second, size=size, fit=fit
@@ -355,6 +355,21 @@ async def _with_reference_frame(
         ) from exc
     frame = fit_image(data, width, height, fit, source=f"reference frame of character {character.name}")
     return replace(plan, image=frame, fallback=reference_note(character))
+
+
+async def _first_frame(studio: Studio, image: str, size: str, fit: FitMode) -> PreparedImage:
+    """The `image` argument prepared as a first frame; every refusal names that argument."""
+    try:
+        return await studio.prepare_image(image, size, fit)
+    except InvalidRequest as exc:
+        raise InvalidRequest(str(exc), param="image", code=exc.code or "invalid_image") from exc
+    except (
+        ValueError,
+        OSError,
+    ) as exc:  # a malformed URL (bad IPv6 host, port out of range), a path the OS refuses
+        raise InvalidRequest(
+            f"The image {image[:80]!r} cannot be used: {exc}.", param="image", code="invalid_image"
+        ) from exc
 
 
 async def frame_reference(

@@ -16,6 +16,12 @@ is taken care of:
   polling as the backend asks), and downloaded when it completes. A few at a time.
 - 'queued' without an id: an item of a native batch, whose id arrives with the batch's results
   (`get_batch`); nothing to follow here.
+- 'completed' without its file (a server killed between saving the completion and the end of
+  the download): downloaded again. The temporary files killed downloads left are swept first.
+
+After that, `watch` keeps looking for lost requests for as long as the server runs: whenever an
+answer is lost or a request settles (a lost request with the same prompt may have been waiting
+for it), the lost requests of the registry are looked for again.
 
 Money: nothing here sends a billable request — lost requests are matched by listing, jobs are
 followed with GETs. Time: only the records found at start are handled and `run` returns when they
@@ -31,7 +37,9 @@ import anyio
 from anyio.abc import TaskStatus
 
 from sora_mcp.errors import RegistryError, SoraError
+from sora_mcp.files import sweep_orphans
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.studio.downloads import has_file
 from sora_mcp.studio.reconcile import STALE_SUBMITTING_SECONDS, needs_reconciling
 from sora_mcp.studio.studio import Studio
 
@@ -49,6 +57,9 @@ STARTUP_RECONCILE_SECONDS = 10.0
 reached by then are looked for in the background."""
 # A little past the staleness threshold, so the record is stale when looked at again.
 _STALE_MARGIN = 1.0
+# Real seconds the background reconciler lets news gather before it looks.
+_NEWS_SETTLE_SECONDS = 0.05
+_MANY = 1_000_000
 
 
 class Resumer:
@@ -75,8 +86,12 @@ class Resumer:
         One video's trouble (backend down, job gone) is logged and does not stop the others;
         a video not finished here is still finished by `get_video` or at the next start.
         """
+        swept = await anyio.to_thread.run_sync(sweep_orphans, self.studio.settings.output_dir)
+        if swept:
+            log.info("removed %d temporary file(s) left by interrupted downloads", len(swept))
         try:
             found = [r for r in self.studio.registry.unfinished_videos() if r.status != "pending"]
+            found += self._missing_files()
         except RegistryError:
             log.exception("could not read the unfinished videos; they resume on get_video")
             task_status.started()
@@ -92,6 +107,22 @@ class Resumer:
         async with anyio.create_task_group() as group:
             for record in found:
                 group.start_soon(self._resume, record)
+
+    async def watch(self) -> None:
+        """Look for the lost requests of the registry each time there is news (an answer lost, a
+        request settled), until cancelled. Never sends a billable request."""
+        while True:
+            await self.studio.lost.in_flight.news.wait()
+            # Let a burst of settling requests pass before one look covers them all.
+            await anyio.sleep(_NEWS_SETTLE_SECONDS)
+            try:
+                await self.studio.lost.reconcile_all()
+            except SoraError as exc:
+                log.warning("could not look for lost requests: %s", exc)
+
+    def _missing_files(self) -> list[VideoRecord]:
+        completed = self.studio.registry.list_videos(status="completed", limit=_MANY)
+        return [r for r in completed if not has_file(r)]
 
     async def _look_for(self, local_id: str) -> None:
         record = self.studio.registry.get_video(local_id)

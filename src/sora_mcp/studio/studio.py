@@ -39,10 +39,10 @@ from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoSta
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.budget import Budget, check_budget, reserve
 from sora_mcp.studio.downloads import Downloads, has_file
+from sora_mcp.studio.lost import LostRequests
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
 from sora_mcp.studio.reconcile import needs_reconciling
-from sora_mcp.studio.reconcile import reconcile as find_lost_job
-from sora_mcp.studio.submission import submit_once
+from sora_mcp.studio.submission import UnrecordedJob, submit_once
 from sora_mcp.studio.tracking import absorb, adopt
 
 __all__ = [
@@ -58,8 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VARIANTS: tuple[Variant, ...] = ("video", "thumbnail", "spritesheet")
-# Joins why a request was lost to the outcome of the latest look for its job.
-_LATEST_CHECK = " Latest check: "
 # How old an answer may be and still stand for a wait's first poll.
 _FRESH_SECONDS = 1.0
 WaitCallback = Callable[[list[VideoRecord], float], Awaitable[None]]
@@ -94,9 +92,6 @@ class Studio:
             client=client, registry=registry, clock=clock, output_dir=settings.output_dir
         )
         self.budget = Budget(daily_usd=settings.budget_daily_usd, per_call_usd=settings.budget_per_call_usd)
-        # One reconciliation at a time: two concurrent ones could attach two look-alike jobs to
-        # the same lost request.
-        self._reconciling = anyio.Lock()
         self.learned = CapabilityMemory(settings.registry_dir)
         """Optional endpoints this backend turned out to lack (or to ignore), kept per base URL
         across sessions: loaded into the client's capabilities, and what it learns is kept."""
@@ -106,6 +101,8 @@ class Studio:
         client.capabilities.on_learn = lambda capability, why: self.learned.learn(
             self.backend_key, capability, why, clock.now()
         )
+        self.lost = LostRequests(client=client, registry=registry, clock=clock)
+        """Requests without an id: in flight here, lost, or started but not recorded yet."""
         # Estimates shown to the model must match what will really happen: the emulator renders
         # `speed` times faster than the service it imitates.
         self._speed = emulator_speed if settings.is_emulator and emulator_speed else 1.0
@@ -194,10 +191,17 @@ class Studio:
         try:
             for index, intent in enumerate(intents):
                 try:
-                    outcome.records.append(await self._submit(plan, intent))
+                    outcome.records.append(await self.submit(intent, lambda: self._create(plan)))
                 except OutcomeUnknown as exc:
+                    # The job may exist and be billed: the record (status unknown, its cost at
+                    # risk) is part of the answer, and it is looked for without anyone asking.
+                    outcome.records.append(self.registry.get_video(intent.local_id) or intent)
                     outcome.errors.append(str(exc))
                     break  # something is wrong with the backend; do not spend more
+                except UnrecordedJob as exc:
+                    outcome.records.append(exc.record)
+                    outcome.errors.append(str(exc))
+                    break
                 except APIError as exc:
                     if index == 0:
                         raise
@@ -222,7 +226,7 @@ class Studio:
             fallback=plan.fallback,
         )
 
-    async def _submit(self, plan: ClipPlan, intent: VideoRecord) -> VideoRecord:
+    async def _create(self, plan: ClipPlan) -> Video:
         upload = (
             ImageUpload(
                 content=plan.image.content, filename=plan.image.filename, mime_type=plan.image.mime_type
@@ -230,16 +234,13 @@ class Studio:
             if plan.image
             else None
         )
-        return await self.submit(
-            intent,
-            lambda: self.client.create_video(
-                prompt=plan.prompt,
-                model=plan.model,
-                size=plan.size,
-                seconds=plan.seconds,
-                input_reference=upload,
-                characters=plan.characters,
-            ),
+        return await self.client.create_video(
+            prompt=plan.prompt,
+            model=plan.model,
+            size=plan.size,
+            seconds=plan.seconds,
+            input_reference=upload,
+            characters=plan.characters,
         )
 
     def new_intent(self, **fields: Any) -> VideoRecord:
@@ -261,6 +262,7 @@ class Studio:
         Raises:
             OutcomeUnknown: the answer was lost; the record is left as 'unknown', never resent.
             APIError: the backend refused; the intent is discarded (no job, no charge).
+            UnrecordedJob: the job started but the registry could not record it yet.
         """
         if self.registry.get_video(intent.local_id) is None:
             self.reserve([intent], f"this {intent.relation} ({intent.seconds} s {intent.model})")
@@ -269,7 +271,10 @@ class Studio:
             # The create answer is a status answer too: a wait right after uses it as its first poll.
             return self._answered(await send(), self.client.last_poll_after)
 
-        return await submit_once(self.registry, intent, sent, keep_refused=keep_refused)
+        with self.lost.in_flight.sending(intent.local_id):
+            return await submit_once(
+                self.registry, intent, sent, keep_refused=keep_refused, unrecorded=self.lost.unrecorded
+            )
 
     # ---- follow ---------------------------------------------------------------------------
 
@@ -284,8 +289,12 @@ class Studio:
             )
         return record
 
-    async def refresh(self, key: str, *, auto_download: bool = True) -> VideoRecord:
-        """Fetch the latest status; download the files of a newly completed video."""
+    async def refresh(
+        self, key: str, *, auto_download: bool = True, download_budget: float | None = None
+    ) -> VideoRecord:
+        """Fetch the latest status; download the files of a newly completed video (within
+        `download_budget` real seconds; `downloads.DOWNLOAD_BUDGET_SECONDS` by default)."""
+        self.lost.record_unrecorded()
         record = self.registry.get_video(check_video_id(key))
         if record is None:
             record = await adopt(
@@ -311,7 +320,7 @@ class Studio:
             )
         record = self._absorb(record, video)
         if auto_download:
-            record = await self._auto_download(record)
+            record = await self._auto_download(record, download_budget)
         return record
 
     def _answered(self, video: Video, hint: float | None) -> Video:
@@ -344,8 +353,13 @@ class Studio:
             SoraError: a video could not be followed (e.g. its first poll failed for good); the
                 first such error, as itself, and the other videos stop being followed.
         """
+        # A little over 60 lines: `follow` and `report` share the records and the one deadline
+        # with the wait; split apart they would need all of it threaded through.
+        self.lost.record_unrecorded()
         records = {k: self.get_record(k) for k in keys}
         start = self.clock.now()
+        # One deadline for the whole wait: polling (clock time) and downloads (real time).
+        download_deadline = anyio.current_time() + max(0.0, timeout)
 
         async def report() -> None:
             if on_progress is not None:
@@ -353,13 +367,14 @@ class Studio:
 
         async def follow(key: str) -> None:
             record = records[key]
-            if record.id is None and needs_reconciling(record, self.clock.now()):
-                record = records[key] = await self.reconcile(record)
+            if record.id is None:
+                # In flight: wait for its answer; lost: look for its job (bounded by the wait).
+                record = records[key] = await self.lost.resolve(record, timeout)
             # Without an id there is nothing to poll: return at once rather than spin. A video
             # that finished before the wait began (answered completed, or followed elsewhere)
-            # still gets its files.
+            # still gets its files, within the wait's deadline.
             if record.id is None or record.status not in UNFINISHED_STATUSES:
-                records[key] = await self._auto_download(record)
+                records[key] = await self._auto_download(record, download_deadline - anyio.current_time())
                 return
 
             async def seen(video: Video, _elapsed: float) -> None:
@@ -370,7 +385,7 @@ class Studio:
             video = await wait_for_video(
                 self.client,
                 record.id,
-                timeout=timeout,
+                timeout=max(0.0, start + timeout - self.clock.now()),
                 clock=self.clock,
                 on_progress=seen,
                 heartbeat=heartbeat,
@@ -378,7 +393,8 @@ class Studio:
                 first_hint=first_hint,
                 expected_end=record.created_at + self.estimate_render(record.model, record.seconds),
             )
-            records[key] = await self._auto_download(self._absorb(records[key], video))
+            budget = download_deadline - anyio.current_time()
+            records[key] = await self._auto_download(self._absorb(records[key], video), budget)
 
         try:
             async with anyio.create_task_group() as group:
@@ -396,20 +412,13 @@ class Studio:
 
     async def reconcile(self, record: VideoRecord) -> VideoRecord:
         """Look for the job behind a request whose answer was lost (`reconcile.needs_reconciling`)
-        in the backend's list of recent jobs — never by sending the request again.
+        in the backend's list of jobs — never by sending the request again (`LostRequests`).
 
         Returns the latest record: with the job's id when it was found (or found meanwhile by
         someone else); still without one, its note keeps the reason it was lost next to the
         latest check, so the model still reads "do not resubmit".
         """
-        async with self._reconciling:
-            current = self.registry.get_video(record.local_id) or record
-            if current.id is not None or not needs_reconciling(current, self.clock.now()):
-                return current
-            found = await find_lost_job(current, client=self.client, registry=self.registry, clock=self.clock)
-        if found.id is None and current.note and found.note != current.note:
-            origin = current.note.split(_LATEST_CHECK)[0]
-            found = self.registry.update_video(found.local_id, note=f"{origin}{_LATEST_CHECK}{found.note}")
+        (found,) = await self.lost.reconcile([record])
         return found
 
     # ---- files ----------------------------------------------------------------------------
@@ -439,8 +448,8 @@ class Studio:
             record, _ = await self.download(record.local_id, ("video",))
         return record
 
-    async def _auto_download(self, record: VideoRecord) -> VideoRecord:
-        return await self.downloads.automatic(record)
+    async def _auto_download(self, record: VideoRecord, budget: float | None = None) -> VideoRecord:
+        return await self.downloads.automatic(record, budget=budget)
 
     async def download(self, key: str, variants: Sequence[Variant]) -> tuple[VideoRecord, dict[str, Path]]:
         """Fetch variants of a completed video into the output folder (atomic writes).

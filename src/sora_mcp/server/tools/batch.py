@@ -219,6 +219,14 @@ def _status_result(state: BatchState, wait: int) -> GetBatchResult:
     counts = state.backend_counts
     if state.still_running:
         next_step = f"Still running. Call get_batch(batch_id='{record.local_id}', wait_seconds={wait}) again."
+    elif state.unresolved:
+        unresolved = ", ".join(
+            f"{count} {what.replace('_', ' ')}" for what, count in state.unresolved.items()
+        )
+        next_step = (
+            f"Not done: {unresolved}. Lost answers are looked for on the backend (never resent) and "
+            f"missing files fetched again: call get_batch(batch_id='{record.local_id}', wait_seconds={wait})."
+        )
     elif state.totals.get("failed"):
         next_step = (
             "Done. Completed items are in files; failed items carry error.code — rephrase their prompts "

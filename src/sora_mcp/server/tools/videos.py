@@ -191,8 +191,9 @@ async def get_video(
     studio = studio_of(ctx)
     known = studio.registry.get_video(video_id)
     seen_completed = known is not None and known.status == "completed"
-    record = await studio.refresh(video_id)
     wait = wait_limit(studio.settings, wait_seconds)
+    # One deadline: a completed video's download counts against the wait (or its own budget).
+    record = await studio.refresh(video_id, download_budget=wait or None)
     if wait > 0 and record.status in UNFINISHED_STATUSES:
         (record,) = await studio.wait([record.local_id], timeout=wait, on_progress=progress_reporter(ctx))
     still_running = record.status in UNFINISHED_STATUSES
@@ -243,10 +244,13 @@ async def list_videos(
 ) -> ListVideosResult:
     """List the videos in the local registry (every session, newest first), with status and files.
 
-    FREE and instant: reads the registry only (get_video gives a fresh status). Filters combine.
+    FREE and quick: reads the registry (get_video gives a fresh status); requests whose answers
+    were lost are looked for on the backend first, so their jobs show up. Filters combine.
     """
+    studio = studio_of(ctx)
+    await studio.lost.reconcile_all()
     records = find_videos(
-        studio_of(ctx).registry,
+        studio.registry,
         status=status,
         model=model,
         text=text,
@@ -266,12 +270,15 @@ def _generate_next(records: list[VideoRecord], errors: list[str], wait: int) -> 
     """What to do after generate, true to what happened to every job."""
     running = [r for r in records if r.status in UNFINISHED_STATUSES]
     failed = [r for r in records if r.status == "failed"]
+    lost = [r.local_id for r in records if r.id is None and r.status == "unknown"]
     parts: list[str] = []
-    if not records and errors:
+    if lost:
         parts.append(
-            "No job was confirmed started (see errors). Do not resubmit blindly: a lost answer is "
-            "kept as status 'unknown' — check list_videos later."
+            f"The answer for {', '.join(lost)} was lost: the job may exist and be billed. Do not "
+            "generate again; sora-mcp looks for it on the backend itself — call get_video with that "
+            f"id (wait_seconds={wait}) to see it found and followed."
         )
+    running = [r for r in running if r.local_id not in lost]
     if running:
         ids = ", ".join(r.id or r.local_id for r in running)
         parts.append(
@@ -303,7 +310,10 @@ def _next(record: VideoRecord, wait: int) -> str:
                 "and call generate again (the failed job is not billed on most backends)."
             )
         case "unknown":
-            return "The request's answer was lost; do not resubmit. Check list_videos later."
+            return (
+                "The request's answer was lost; sora-mcp looks for its job on the backend itself "
+                f"(never resending it). Do not generate again; call get_video('{vid}') again shortly."
+            )
         case "deleted":
             return "This video was deleted."
         case _:
