@@ -49,10 +49,7 @@ class VideoView(OutputModel):
     expires_at: str | None = Field(default=None, description="When the backend deletes the files.")
     error: VideoError | None = None
     files: dict[str, str] = Field(description="Downloaded variants: name → absolute path.")
-    downloaded: bool = Field(
-        description="True once the MP4 is whole here; a completed video not downloaded yet is fetched "
-        "by the next get_video (or in the background)."
-    )
+    downloaded: bool  # the MP4 is whole here (a completed one without it is fetched by the next read)
     estimated_cost_usd: float
     parent_id: str | None = Field(
         default=None, description="The video this one was made from (see relation)."

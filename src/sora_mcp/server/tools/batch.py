@@ -144,10 +144,10 @@ async def batch(
     confirm_token: ConfirmToken = None,
 ) -> BatchStartResult:
     """Start many clips at once, from a list of requests or a JSONL file. COST: each item like
-    generate; every item is checked first (all problems reported, nothing sent) and the estimated
-    total returned (lower batch prices are not guaranteed). TIME: returns at once; items take
-    minutes. NEXT: get_batch(batch_id, wait_seconds=40), again while still_running (items download
-    automatically). Never call batch again to "retry": that bills every item again.
+    generate (batch discounts not guaranteed); all items are checked first (nothing sent on a
+    problem) and the total estimated. TIME: returns at once; items take minutes. NEXT:
+    get_batch(batch_id, wait_seconds=40) while still_running. Never call batch again to "retry":
+    that bills every item again.
     """
     require_consent(approval)
     batches = _batches(ctx)

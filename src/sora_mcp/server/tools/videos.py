@@ -244,8 +244,8 @@ async def list_videos(
 ) -> ListVideosResult:
     """List the videos in the local registry (every session, newest first), with status and files.
 
-    FREE and quick: reads the registry (get_video gives a fresh status); requests whose answers
-    were lost are looked for on the backend first, so their jobs show up. Filters combine.
+    FREE and quick: reads the registry after looking up lost answers (get_video gives a fresh
+    status). Filters combine.
     """
     studio = studio_of(ctx)
     await studio.lost.reconcile_all()
