@@ -13,6 +13,7 @@ import pytest
 
 from sora_mcp.clock import FakeClock
 from sora_mcp.errors import RegistryError
+from sora_mcp.registry.postgres import PostgresRegistry
 from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
 from sora_mcp.registry.store import Registry
 
@@ -49,8 +50,14 @@ def _stored_setting(directory: Path, key: str) -> object:
     return value
 
 
-@pytest.fixture
-def registry(tmp_path: Path, clock: FakeClock) -> Iterator[Registry]:
+@pytest.fixture(params=["diskcache", "postgres"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Registry]:
+    """Each test runs against both stores: the embedded one and PostgreSQL."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        with PostgresRegistry.open(url, now=clock.now) as pg:
+            yield pg  # type: ignore[misc]
+        return
     with Registry.open(tmp_path / "registry", now=clock.now) as reg:
         yield reg
 

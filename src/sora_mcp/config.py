@@ -176,6 +176,15 @@ def _csv(raw: str, _var: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _registry_url(raw: str, var: str) -> str:
+    if urlsplit(raw).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"{var} must be a PostgreSQL URL such as postgresql://sora@db.example/sora (or unset, "
+            f"for the registry in SORA_MCP_HOME); got a {urlsplit(raw).scheme or 'schemeless'} URL."
+        )
+    return raw
+
+
 TEXT = Parser("text", _text)
 POSITIVE = Parser("a number > 0", _positive)
 COUNT = Parser("a whole number ≥ 1", _count)
@@ -185,6 +194,7 @@ FOLDER = Parser("an absolute path", _absolute_dir)
 FOLDERS = Parser("absolute paths separated by `:` (`;` on Windows)", _dirs)
 CSV = Parser("comma-separated values", _csv)
 WAIT = Parser(f"whole seconds, 1–{MAX_WAIT_LIMIT_SECONDS}", _max_wait)
+POSTGRES_URL = Parser("a `postgresql://` URL", _registry_url)
 
 
 def _threshold(raw: str, var: str) -> float | None:
@@ -261,6 +271,10 @@ VARIABLES: tuple[EnvVar, ...] = (
            "required for a non-loopback bind"),
     EnvVar("SORA_MCP_ALLOWED_ORIGINS", "allowed_origins", CSV, default=(), shown_default="loopback names",
            meaning="`Origin` values the HTTP transport accepts (DNS-rebinding protection)"),
+    EnvVar("SORA_MCP_REGISTRY_URL", "registry_url", POSTGRES_URL, secret=True,
+           shown_default="— (the registry in `SORA_MCP_HOME`)",
+           meaning="a shared PostgreSQL registry (needs `sora-mcp[postgres]`) for a team's replicas; "
+           "see \"Running for a team\""),
 )  # fmt: skip
 """Every variable sora-mcp reads, in the order the README lists them."""
 
@@ -306,6 +320,8 @@ class Settings:
     http_token: str | None = field(repr=False)
     allowed_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
+    # A shared registry database (postgresql://…) instead of the embedded one in `home`.
+    registry_url: str | None = field(repr=False)
 
     @property
     def is_emulator(self) -> bool:

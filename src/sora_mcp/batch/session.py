@@ -23,7 +23,7 @@ from sora_mcp.batch.service import Batches
 from sora_mcp.batch.transports import LazyTransport, emulator_transport
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.config import Settings
-from sora_mcp.registry.store import Registry
+from sora_mcp.registry.factory import open_registry
 from sora_mcp.studio.resume import Resumer
 from sora_mcp.studio.studio import Studio
 
@@ -58,7 +58,7 @@ async def open_session(
     what it does (`sora-mcp batch` the runner, the others neither)."""
     clock = clock or SystemClock()
     profile = profile or PROFILES[settings.profile]
-    registry = Registry.open(settings.registry_dir, now=clock.now)
+    registry = open_registry(settings, now=clock.now)
     backend_transport = transport or _default_transport(settings, clock)
     base_url = EMULATOR_BASE_URL if settings.is_emulator else settings.base_url
     timeout = httpx2.Timeout(settings.request_timeout, connect=min(10.0, settings.request_timeout))

@@ -1,5 +1,6 @@
 """Command line: `sora-mcp serve | emulator | demo` (serve is the default), the people's commands
-`generate | list | show | open | extend | edit | batch` (`people.py`) and `doctor` (`doctor.py`)."""
+`generate | list | show | open | extend | edit | batch` (`people.py`), `doctor` (`doctor.py`) and
+`registry export | import` (`registry.py`)."""
 
 from __future__ import annotations
 
@@ -57,10 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the configured remote backend instead of the emulator (BILLED)",
     )
-    from sora_mcp.cli import doctor, people
+    from sora_mcp.cli import doctor, people, registry
 
     people.add_commands(sub)
     doctor.add_command(sub)
+    registry.add_commands(sub)
     return parser
 
 
@@ -87,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sora_mcp.demo import run_demo
 
             return run_demo(remote=args.remote)
+        if command == "registry":
+            from sora_mcp.cli import registry
+
+            return registry.run(args, Settings.from_env())
         from sora_mcp.cli import people
 
         return people.run(args)

@@ -30,7 +30,7 @@ from sora_mcp.cli.progress import batch_bar, video_bars
 from sora_mcp.config import Settings
 from sora_mcp.errors import InvalidRequest
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
+from sora_mcp.registry.factory import open_registry
 from sora_mcp.studio.derive import Derived, edit, extend, plan_generation
 from sora_mcp.studio.lineage import children_links, parent_link
 from sora_mcp.studio.listing import find_videos
@@ -104,7 +104,7 @@ async def generate_cmd(args: argparse.Namespace) -> int:
 async def list_cmd(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     # The registry alone: listing sends nothing, so it needs no backend.
-    registry = Registry.open(settings.registry_dir)
+    registry = open_registry(settings)
     try:
         records = find_videos(
             registry,

@@ -11,7 +11,7 @@ from mcp.server.mcpserver import Context
 from sora_mcp import catalog
 from sora_mcp.config import Settings
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.registry.store import Registry
+from sora_mcp.registry.factory import open_registry
 from sora_mcp.server.protocol import NoSuchRecord
 from sora_mcp.server.schemas import CharacterView, LineageLink, VideoView
 from sora_mcp.server.state import AppState
@@ -72,7 +72,7 @@ def register_resources(server: MCPServer[AppState], settings: Settings) -> None:
         # Static resources get no request context in MCP 2.x, so this reads the registry folder
         # directly; the registry is safe to open from several places at once.
         def read() -> str:
-            with Registry.open(settings.registry_dir) as registry:
+            with open_registry(settings) as registry:
                 found = registry.list_characters()
             views = [CharacterView.of(c).model_dump(mode="json") for c in found]
             return json.dumps({"characters": views, "count": len(views)}, indent=2)

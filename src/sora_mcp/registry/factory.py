@@ -1,0 +1,30 @@
+"""Which registry store a server uses: the embedded one in SORA_MCP_HOME, or the PostgreSQL
+database SORA_MCP_REGISTRY_URL names (shared by every replica of a team's server)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sora_mcp.config import Settings
+from sora_mcp.errors import ConfigError
+from sora_mcp.registry.store import Registry
+
+
+def open_registry(settings: Settings, *, now: Callable[[], float] = time.time) -> Registry:
+    """Open the registry `settings` point at.
+
+    Raises:
+        ConfigError: a PostgreSQL URL is set but the `postgres` extra is not installed.
+        RegistryError: the store cannot be opened (see each store's `open`).
+    """
+    if settings.registry_url is None:
+        return Registry.open(settings.registry_dir, now=now)
+    try:
+        from sora_mcp.registry.postgres import PostgresRegistry
+    except ImportError as exc:
+        raise ConfigError(
+            "SORA_MCP_REGISTRY_URL names a PostgreSQL registry but its driver is not installed: "
+            "pip install 'sora-mcp[postgres]' (psycopg and psycopg_pool)."
+        ) from exc
+    return PostgresRegistry.open(settings.registry_url, now=now)  # type: ignore[return-value]

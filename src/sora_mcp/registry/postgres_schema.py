@@ -1,0 +1,178 @@
+"""The PostgreSQL registry's tables, their version, and the migrations between versions.
+
+One row per record, one column per field, with the constraints the records promise: a backend
+id belongs to at most one video (UNIQUE), statuses and relations are the known ones (CHECK), a
+file or batch item belongs to a record that exists (FOREIGN KEY). A record's lists and maps get
+their own tables (`video_files`, `batch_items`) or a typed array (`character_ids`), so every
+filter the tools use is an indexed query, not a scan of JSON.
+
+Beyond the records, three tables serve a fleet of servers sharing the registry:
+`idempotency_keys` (a billable call's key → the records it made: a retry returns them),
+`backend_pauses` (a 429's Retry-After, honoured by every process) and the lease columns of
+`videos` (which process is sending a direct-batch item, and until when its claim holds).
+
+The schema is created or migrated on open inside one transaction that holds an advisory lock,
+so concurrent openers run each step exactly once; a database written by a newer sora-mcp is
+refused, never misread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sora_mcp.errors import RegistryError
+from sora_mcp.registry.postgres_rows import Conn
+
+SCHEMA_VERSION = 1
+# Any 64-bit number unique to this application: serialises schema creation across processes.
+_SCHEMA_LOCK = 0x50_4D_43_53_4F_52_41  # "SORA MCP"
+
+_V1 = """
+CREATE TABLE sora_meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE videos (
+    local_id           text PRIMARY KEY,
+    id                 text UNIQUE,
+    backend            text NOT NULL,
+    model              text NOT NULL,
+    prompt             text NOT NULL,
+    size               text NOT NULL,
+    seconds            integer NOT NULL,
+    status             text NOT NULL CHECK (status IN ('pending', 'submitting', 'queued',
+                           'in_progress', 'completed', 'failed', 'unknown', 'deleted')),
+    progress           integer NOT NULL,
+    error_code         text,
+    error_message      text,
+    created_at         double precision NOT NULL,
+    updated_at         double precision NOT NULL,
+    remote_created_at  bigint,
+    completed_at       bigint,
+    expires_at         bigint,
+    parent_id          text,
+    relation           text NOT NULL CHECK (relation IN ('generate', 'remix', 'edit', 'extension')),
+    character_ids      text[] NOT NULL DEFAULT '{}',
+    image_reference    text,
+    batch_id           text,
+    custom_id          text,
+    estimated_cost_usd double precision NOT NULL CHECK (estimated_cost_usd >= 0),
+    note               text,
+    -- The fleet's claim on a direct-batch item being sent: who, and until when (epoch seconds).
+    lease_owner        text,
+    lease_until        double precision,
+    CHECK ((lease_owner IS NULL) = (lease_until IS NULL))
+);
+CREATE INDEX videos_created_at ON videos (created_at);
+CREATE INDEX videos_status ON videos (status, created_at);
+CREATE INDEX videos_batch ON videos (batch_id) WHERE batch_id IS NOT NULL;
+CREATE INDEX videos_parent ON videos (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX videos_characters ON videos USING gin (character_ids);
+CREATE INDEX videos_queue ON videos (backend, created_at) WHERE status = 'pending' AND batch_id IS NOT NULL;
+CREATE INDEX videos_leases ON videos (backend, lease_until) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE video_files (
+    local_id text NOT NULL REFERENCES videos (local_id) ON DELETE CASCADE,
+    variant  text NOT NULL,
+    path     text NOT NULL,
+    seq      integer NOT NULL,
+    PRIMARY KEY (local_id, variant)
+);
+
+CREATE TABLE characters (
+    id          text PRIMARY KEY,
+    name        text NOT NULL,
+    name_folded text NOT NULL,
+    backend     text NOT NULL,
+    source      text NOT NULL,
+    created_at  double precision NOT NULL
+);
+CREATE INDEX characters_name ON characters (name_folded, created_at);
+
+CREATE TABLE batches (
+    local_id           text PRIMARY KEY,
+    id                 text UNIQUE,
+    backend            text NOT NULL,
+    mode               text NOT NULL CHECK (mode IN ('native', 'direct')),
+    status             text NOT NULL,
+    created_at         double precision NOT NULL,
+    updated_at         double precision NOT NULL,
+    input_file_id      text,
+    output_file_id     text,
+    error_file_id      text,
+    estimated_cost_usd double precision NOT NULL CHECK (estimated_cost_usd >= 0),
+    note               text,
+    input_path         text,
+    finished_at        double precision
+);
+CREATE INDEX batches_created_at ON batches (created_at);
+CREATE INDEX batches_unfinished ON batches (mode) WHERE finished_at IS NULL;
+
+CREATE TABLE batch_items (
+    batch_local_id text NOT NULL REFERENCES batches (local_id) ON DELETE CASCADE,
+    custom_id      text NOT NULL,
+    local_id       text NOT NULL,
+    seq            integer NOT NULL,
+    PRIMARY KEY (batch_local_id, custom_id)
+);
+CREATE INDEX batch_items_video ON batch_items (local_id);
+
+CREATE TABLE idempotency_keys (
+    key        text PRIMARY KEY,
+    tool       text NOT NULL,
+    created_at double precision NOT NULL
+);
+CREATE TABLE idempotency_records (
+    key      text NOT NULL REFERENCES idempotency_keys (key) ON DELETE CASCADE,
+    kind     text NOT NULL CHECK (kind IN ('video', 'batch')),
+    local_id text NOT NULL,
+    seq      integer NOT NULL,
+    PRIMARY KEY (key, seq)
+);
+
+CREATE TABLE backend_pauses (
+    backend    text PRIMARY KEY,
+    not_before double precision NOT NULL
+);
+"""
+
+# MIGRATIONS[n] turns a version-n database into a version n+1 one (SQL run in one transaction).
+MIGRATIONS: dict[int, str] = {}
+
+
+def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:
+    """Create the tables in an empty database, migrate an older schema, refuse a newer one.
+
+    Raises:
+        RegistryError: the schema is newer than this sora-mcp, or has no migration path.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        exists = conn.execute("SELECT to_regclass('sora_meta') IS NOT NULL AS present").fetchone()
+        if not (exists and exists["present"]):
+            conn.execute(_V1)
+            conn.execute(
+                "INSERT INTO sora_meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),)
+            )
+            return
+        row = conn.execute("SELECT value FROM sora_meta WHERE key = 'schema_version'").fetchone()
+        raw = str(row["value"]) if row else ""
+        version = int(raw) if raw.isdigit() else None
+        if version is None or version > SCHEMA_VERSION:
+            raise RegistryError(
+                f"the registry database {where} was written with schema version {version}; this "
+                f"sora-mcp understands versions up to {SCHEMA_VERSION}. Upgrade sora-mcp, or point "
+                "SORA_MCP_REGISTRY_URL at another database."
+            )
+        for step in range(version, SCHEMA_VERSION):
+            if step not in MIGRATIONS:
+                raise RegistryError(
+                    f"the registry database {where} has schema version {version} and this sora-mcp "
+                    "has no migration from it; it is left untouched."
+                )
+            conn.execute(MIGRATIONS[step])
+            conn.execute(
+                "INSERT INTO sora_meta (key, value) VALUES (%s, %s)",
+                (f"migrated_{step}_to_{step + 1}", str(now())),
+            )
+        conn.execute("UPDATE sora_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
