@@ -21,6 +21,10 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from sora_mcp.clock import FakeClock
+from sora_mcp.registry.postgres import PostgresRegistry
+from sora_mcp.registry.store import Registry
+
 URL_VAR = "SORA_MCP_TEST_POSTGRES_URL"
 _BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
@@ -109,3 +113,14 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["diskcache", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Registry]:
+    """A registry store of each kind, on the test's clock: the embedded one, then PostgreSQL."""
+    if request.param == "postgres":
+        with PostgresRegistry.open(request.getfixturevalue("postgres_url"), now=clock.now) as pg:
+            yield pg  # type: ignore[misc]
+        return
+    with Registry.open(tmp_path / "store", now=clock.now) as disk:
+        yield disk

@@ -28,7 +28,9 @@ class NativeBatches:
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
 
-    async def submit(self, plan: BatchPlan, local_id: str, input_path: Path, content: bytes) -> BatchState:
+    async def submit(
+        self, plan: BatchPlan, local_id: str, input_path: Path, content: bytes, key: str | None = None
+    ) -> BatchState:
         registry = self.studio.registry
         client = self.studio.client
         try:
@@ -36,7 +38,9 @@ class NativeBatches:
         except BaseException:
             await anyio.Path(input_path).unlink(missing_ok=True)
             raise
-        items = record_items(self.studio, plan, local_id, "submitting", "Sent in a native batch.")
+        items = record_items(self.studio, plan, local_id, "submitting", "Sent in a native batch.", key=key)
+        if isinstance(items, BatchState):
+            return items  # the key's first call made the batch: this upload stays unused
         record = registry.put_batch(
             new_batch(
                 self.studio,

@@ -83,30 +83,43 @@ class Batches:
 
     # ---- sending --------------------------------------------------------------------------
 
-    async def submit(self, plan: BatchPlan, mode: BatchMode) -> BatchState:
+    async def submit(
+        self, plan: BatchPlan, mode: BatchMode, *, idempotency_key: str | None = None
+    ) -> BatchState:
         """Record the batch and its items, then send it; returns at once (direct items are sent
-        in the background by the runner).
+        in the background by the runner). A call repeating `idempotency_key` gets the first
+        call's batch back and sends nothing.
 
         Raises:
             APIError: native mode only, the upload or the batch creation was refused (nothing
                 was started; the batch is kept as 'failed' with the reason).
             OutcomeUnknown: native mode only, the batch may exist although no answer came back.
         """
-        self.studio.check_budget(plan.total_cost, f"batch of {len(plan.items)}")
+        self.studio.check_budget(plan.total_cost, f"batch of {len(plan.items)}", key=idempotency_key)
         local_id = uuid.uuid4().hex
         input_path = self.studio.settings.home / "batches" / f"{local_id}.jsonl"
         content = render_requests((item.custom_id, item.body()) for item in plan.items)
         await anyio.to_thread.run_sync(_write_private, input_path, content)
         if mode == "direct":
-            return self._submit_direct(plan, local_id, input_path)
-        return await self.native.submit(plan, local_id, input_path, content)
+            return await self._submit_direct(plan, local_id, input_path, idempotency_key)
+        return await self.native.submit(plan, local_id, input_path, content, idempotency_key)
 
-    def _submit_direct(self, plan: BatchPlan, local_id: str, input_path: Path) -> BatchState:
+    async def _submit_direct(
+        self, plan: BatchPlan, local_id: str, input_path: Path, key: str | None
+    ) -> BatchState:
         # Items first, then the batch that points to them: a crash in between leaves unsent
         # "pending" records that no runner picks up, never a batch with missing items.
         items = record_items(
-            self.studio, plan, local_id, "pending", "Waiting in sora-mcp's batch queue (not sent yet)."
+            self.studio,
+            plan,
+            local_id,
+            "pending",
+            "Waiting in sora-mcp's batch queue (not sent yet).",
+            key=key,
         )
+        if isinstance(items, BatchState):
+            await anyio.Path(input_path).unlink(missing_ok=True)  # the first call's file is the one used
+            return items
         record = self.studio.registry.put_batch(
             new_batch(
                 self.studio,

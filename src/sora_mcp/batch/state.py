@@ -9,6 +9,7 @@ from typing import Any
 
 from sora_mcp.api.models import RequestCounts
 from sora_mcp.batch.plan import BatchPlan
+from sora_mcp.errors import InvalidRequest
 from sora_mcp.registry.records import BatchMode, BatchRecord, VideoRecord
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
@@ -79,13 +80,18 @@ def new_batch(studio: Studio, plan: BatchPlan, local_id: str, mode: BatchMode, *
     )
 
 
-def record_items(studio: Studio, plan: BatchPlan, batch_id: str, status: str, note: str) -> dict[str, str]:
+def record_items(
+    studio: Studio, plan: BatchPlan, batch_id: str, status: str, note: str, *, key: str | None = None
+) -> dict[str, str] | BatchState:
     """Store one video record per item (before anything is sent); custom_id → local id.
 
-    Every item is reserved against the budget as one unit, in one registry transaction.
+    Every item is reserved against the budget as one unit, in one registry transaction. When
+    the idempotency `key` was used before, nothing is stored and the state of the batch its
+    first call made comes back instead (send nothing then).
 
     Raises:
         BudgetExceeded: the items do not fit the spending limits; nothing was stored.
+        InvalidRequest: the key's first call has not recorded its batch (yet).
     """
     intents = [
         studio.new_intent(
@@ -102,5 +108,15 @@ def record_items(studio: Studio, plan: BatchPlan, batch_id: str, status: str, no
         )
         for item in plan.items
     ]
-    studio.reserve(intents, f"batch of {len(plan.items)}")
-    return {item.custom_id: intent.local_id for item, intent in zip(plan.items, intents, strict=True)}
+    reservation = studio.reserve(intents, f"batch of {len(plan.items)}", key=key, tool="batch")
+    if not reservation.replayed:
+        return {item.custom_id: intent.local_id for item, intent in zip(plan.items, intents, strict=True)}
+    first = next((r.batch_id for r in reservation.records if r.batch_id), None)
+    batch = studio.registry.get_batch(first) if first else None
+    if batch is None:
+        raise InvalidRequest(
+            f"idempotency_key {key!r} belongs to a batch call that has not finished recording its "
+            "batch; call get_batch later, or use a new key for a new batch.",
+            param="idempotency_key",
+        )
+    return load_state(studio.registry, batch)

@@ -33,11 +33,14 @@ class SpendLimit:
 @dataclass(frozen=True)
 class Reservation:
     """What `record_intents` decided: `spent_usd` was already committed when `cost_usd` more was
-    asked; if not `accepted`, nothing was written."""
+    asked; if not `accepted`, nothing was written. `replayed`: the idempotency key was used
+    before — nothing was written, `records` are the ones its first call made, send nothing."""
 
     accepted: bool
     spent_usd: float
     cost_usd: float
+    replayed: bool = False
+    records: tuple[VideoRecord, ...] = ()
 
 
 class RegistryStore(Protocol):
@@ -50,11 +53,23 @@ class RegistryStore(Protocol):
         """Store a new record before its request is sent; an existing local_id raises."""
         ...
 
-    def record_intents(self, recs: Sequence[VideoRecord], *, limit: SpendLimit | None = None) -> Reservation:
+    def record_intents(
+        self,
+        recs: Sequence[VideoRecord],
+        *,
+        limit: SpendLimit | None = None,
+        key: str | None = None,
+        key_since: float | None = None,
+        tool: str = "",
+    ) -> Reservation:
         """Store new records as one unit, only if the spend already recorded since `limit.since`
         plus their cost stays within `limit.limit_usd` — read and written in one transaction, so
         concurrent callers on any host never spend past it together. Refused: nothing written.
-        Discarding an intent (`discard_intent`) releases its share."""
+        Discarding an intent (`discard_intent`) releases its share.
+
+        With an idempotency `key` (unique in the store), a key used before (at or after
+        `key_since`, when given) writes nothing and answers the records of its first call
+        (`replayed`); a key whose records were all discarded (nothing was sent) is free again."""
         ...
 
     def record_submitted(

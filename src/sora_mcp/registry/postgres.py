@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
+from sora_mcp.registry.postgres_fleet import bind_key, keyed, unbind_key
 from sora_mcp.registry.postgres_rows import (
     Conn,
     batch_from_row,
@@ -181,7 +182,15 @@ class PostgresRegistry:
             rec = self._lock_video(conn, local_id, by_local_id_only=True)
             return self._save_video(conn, rec, self._apply(rec, changes))
 
-    def record_intents(self, recs: Sequence[VideoRecord], *, limit: SpendLimit | None = None) -> Reservation:
+    def record_intents(
+        self,
+        recs: Sequence[VideoRecord],
+        *,
+        limit: SpendLimit | None = None,
+        key: str | None = None,
+        key_since: float | None = None,
+        tool: str = "",
+    ) -> Reservation:
         """Store new records as one unit, if their cost fits `limit`: the spend is read and the
         records written in one transaction that holds an advisory lock, so concurrent callers on
         any host can never together spend past the limit. Refused: nothing is written.
@@ -192,11 +201,15 @@ class PostgresRegistry:
         cost = sum(rec.estimated_cost_usd for rec in recs)
         with self.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SPEND_LOCK,))
+            if key is not None and (found := keyed(conn, key, key_since)) is not None:
+                return Reservation(accepted=False, spent_usd=0.0, cost_usd=cost, replayed=True, records=found)
             spent = _spent_since(conn, limit.since) if limit is not None else 0.0
             if limit is not None and spent + cost > limit.limit_usd + 1e-9:
                 return Reservation(accepted=False, spent_usd=spent, cost_usd=cost)
             for rec in recs:
                 self._insert_video(conn, rec)
+            if key is not None:
+                bind_key(conn, key, tool, recs, self._now())
         return Reservation(accepted=True, spent_usd=spent, cost_usd=cost)
 
     def discard_intent(self, local_id: str) -> None:
@@ -212,9 +225,7 @@ class PostgresRegistry:
                 raise RegistryError(
                     f"video record {local_id!r} is {rec.status} with id {rec.id!r}; not discarding it"
                 )
-            conn.execute(
-                "DELETE FROM idempotency_records WHERE kind = 'video' AND local_id = %s", (local_id,)
-            )
+            unbind_key(conn, local_id)
             conn.execute("DELETE FROM videos WHERE local_id = %s", (local_id,))
 
     def update_video(self, key: str, **changes: Any) -> VideoRecord:

@@ -21,16 +21,16 @@ from typing import Any, Self
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry import index
 from sora_mcp.registry.disk import open_cache
+from sora_mcp.registry.disk_fleet import DiskFleet
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
 from sora_mcp.registry.keys import BATCH, BATCH_INDEX, CHARACTER, VIDEO, VIDEO_INDEX, name_key
 from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
-from sora_mcp.registry.rows import Rows
 from sora_mcp.registry.schema import SCHEMA_VERSION, ensure_schema
 
 __all__ = ["SCHEMA_VERSION", "Registry", "Reservation", "SpendLimit"]
 
 
-class Registry(Rows):
+class Registry(DiskFleet):
     """Records of videos, characters and batches, persisted in a diskcache folder.
 
     Synchronous (diskcache is); async callers run methods in a worker thread. Thread-safe and
@@ -85,20 +85,33 @@ class Registry(Rows):
             self._add_intents([rec])
         return rec
 
-    def record_intents(self, recs: Sequence[VideoRecord], *, limit: SpendLimit | None = None) -> Reservation:
+    def record_intents(
+        self,
+        recs: Sequence[VideoRecord],
+        *,
+        limit: SpendLimit | None = None,
+        key: str | None = None,
+        key_since: float | None = None,
+        tool: str = "",
+    ) -> Reservation:
         """Store new records as one unit, if their cost fits `limit`: the spend is read and the
         records written in one write transaction, so concurrent callers (other processes too)
-        can never together spend past the limit. Refused: nothing is written.
+        can never together spend past the limit. Refused: nothing is written. A used
+        idempotency `key` writes nothing and answers its first call's records (`replayed`).
 
         Raises:
             RegistryError: a record with one of these local_ids already exists.
         """
         cost = sum(rec.estimated_cost_usd for rec in recs)
         with self._transaction():
+            if key is not None and (found := self._keyed(key, key_since)) is not None:
+                return Reservation(accepted=False, spent_usd=0.0, cost_usd=cost, replayed=True, records=found)
             spent = index.spent_since(self._cache, limit.since) if limit is not None else 0.0
             if limit is not None and spent + cost > limit.limit_usd + 1e-9:
                 return Reservation(accepted=False, spent_usd=spent, cost_usd=cost)
             self._add_intents(recs)
+            if key is not None:
+                self._bind_key(key, tool, recs)
         return Reservation(accepted=True, spent_usd=spent, cost_usd=cost)
 
     def _add_intents(self, recs: Sequence[VideoRecord]) -> None:
@@ -146,6 +159,7 @@ class Registry(Rows):
                 raise RegistryError(
                     f"video record {local_id!r} is {rec.status} with id {rec.id!r}; not discarding it"
                 )
+            self._unbind_key(local_id)
             self._cache.delete(VIDEO + local_id)
             index.delete_video(self._cache, local_id)
 

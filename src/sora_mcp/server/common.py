@@ -4,6 +4,8 @@ argument types, and access to the lifespan state."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,7 +22,7 @@ from sora_mcp.errors import InvalidRequest, LocalFileError, SoraError
 from sora_mcp.files import CLIENT_ROOTS
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.server.state import AppState
-from sora_mcp.studio.studio import Studio
+from sora_mcp.studio.studio import DERIVED_KEY_PREFIX, Studio
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,16 @@ WaitSeconds = Annotated[
         ge=0,
         description=f"Seconds to wait, with progress (0 = answer now; at most {DEFAULT_MAX_WAIT_SECONDS}); "
         "still running: call again.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Optional key that makes this call safe to retry: a second call with the same key "
+        "(from any session or server of this registry) returns the first call's job(s) and sends "
+        "nothing, so nothing is billed twice. Use a new key for each new request, e.g. a UUID.",
     ),
 ]
 VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
@@ -155,6 +167,25 @@ def error_result(exc: SoraError) -> CallToolResult:
         structured_content={"error": error_payload(exc)},
         is_error=True,
     )
+
+
+def idempotency_key(ctx: Context[AppState], given: str | None) -> str:
+    """The client's key, else one derived from this very request (its JSON-RPC id, session and
+    arguments): a transport that delivers the same request twice — to this replica or another —
+    then starts one job. Derived keys are remembered only for `DERIVED_KEY_WINDOW` seconds."""
+    if given is not None:
+        return f"client:{given}"
+    request = ctx.request_context
+    params = dict(request.params or {})
+    headers = ctx.headers or {}
+    identity = {
+        "request_id": str(request.request_id),
+        "session": headers.get("mcp-session-id"),
+        "tool": params.get("name"),
+        "arguments": params.get("arguments"),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{DERIVED_KEY_PREFIX}{digest}"
 
 
 def studio_of(ctx: Context[AppState]) -> Studio:

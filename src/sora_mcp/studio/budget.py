@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from sora_mcp.clock import Clock
 from sora_mcp.errors import InvalidRequest
+from sora_mcp.registry.interface import Reservation
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.registry.store import Registry, SpendLimit
 
@@ -49,35 +50,53 @@ def spent_today(registry: Registry, clock: Clock) -> float:
     return round(registry.spent_since(day_start(clock.now())), 2)
 
 
-def check_budget(budget: Budget, registry: Registry, clock: Clock, cost: float, what: str) -> None:
-    """Raise BudgetExceeded, with the figures, if `cost` more would break a limit.
+def check_budget(
+    budget: Budget, registry: Registry, clock: Clock, cost: float, what: str, *, daily: bool = True
+) -> None:
+    """Raise BudgetExceeded, with the figures, if `cost` more would break a limit (the per-call
+    one only, without `daily`).
 
     Raises:
         BudgetExceeded: over the per-call or the daily limit.
     """
     _check_per_call(budget, cost, what)
-    if budget.daily_usd is not None:
+    if daily and budget.daily_usd is not None:
         spent = spent_today(registry, clock)
         if spent + cost > budget.daily_usd + 1e-9:
             raise _over_daily(budget.daily_usd, spent, cost, what)
 
 
-def reserve(budget: Budget, registry: Registry, clock: Clock, intents: list[VideoRecord], what: str) -> None:
+def reserve(
+    budget: Budget,
+    registry: Registry,
+    clock: Clock,
+    intents: list[VideoRecord],
+    what: str,
+    *,
+    key: str | None = None,
+    key_since: float | None = None,
+    tool: str = "",
+) -> Reservation:
     """Record `intents` (not yet stored) as one unit, only if their cost fits the limits: the
     daily check and the write are one registry transaction. Discarding an intent releases it.
+    With an idempotency `key` used before, nothing is recorded and the answer is `replayed`
+    with the first call's records: the caller then sends nothing.
 
     Raises:
         BudgetExceeded: over a limit; nothing was recorded.
     """
     cost = sum(intent.estimated_cost_usd for intent in intents)
     _check_per_call(budget, cost, what)
-    if budget.daily_usd is None:
-        registry.record_intents(intents)
-        return
-    limit = SpendLimit(since=day_start(clock.now()), limit_usd=budget.daily_usd)
-    reservation = registry.record_intents(intents, limit=limit)
-    if not reservation.accepted:
+    limit = (
+        SpendLimit(since=day_start(clock.now()), limit_usd=budget.daily_usd)
+        if budget.daily_usd is not None
+        else None
+    )
+    reservation = registry.record_intents(intents, limit=limit, key=key, key_since=key_since, tool=tool)
+    if not reservation.accepted and not reservation.replayed:
+        assert budget.daily_usd is not None  # only a daily limit refuses a reservation
         raise _over_daily(budget.daily_usd, round(reservation.spent_usd, 2), cost, what)
+    return reservation
 
 
 def _check_per_call(budget: Budget, cost: float, what: str) -> None:

@@ -122,7 +122,9 @@ async def completed_source(studio: Studio, key: str) -> VideoRecord:
 
 
 # Over 60 lines: every lineage check before the one billable request, in order, plus its fallback.
-async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Derived:
+async def extend(
+    studio: Studio, key: str, *, prompt: str, seconds: int, idempotency_key: str | None = None
+) -> Derived:
     """Continue a completed video by `seconds`; the new video's file is the stitched whole.
 
     The per-source limits are checked from the registry before any request (even the status
@@ -143,7 +145,8 @@ async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Deri
     assert source.id is not None  # completed_source guarantees a backend id
     source_id = source.id
     cost = catalog.estimate_cost(source.model, source.size, seconds)
-    studio.check_budget(cost, f"extend {source_id} by {seconds} s")
+    what = f"extend {source_id} by {seconds} s"
+    studio.check_budget(cost, what, key=idempotency_key)
     estimate = studio.estimate_render(source.model, seconds)
 
     async def native() -> Derived:
@@ -158,10 +161,15 @@ async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Deri
             estimated_cost_usd=cost,
             note=f"Extends {source_id} by {seconds} s; the file is the stitched whole.",
         )
-        record = await studio.submit(
-            intent, lambda: studio.client.extend_video(source_id, prompt=text, seconds=seconds)
+        record = await _send(
+            studio,
+            intent,
+            lambda: studio.client.extend_video(source_id, prompt=text, seconds=seconds),
+            what=what,
+            key=idempotency_key,
+            tool="extend",
         )
-        return Derived(record, "extension", cost, estimate, budget=budget)
+        return Derived(record, "extension", cost, estimate, budget=budget, fallback=record.fallback)
 
     async def chained(why: str) -> Derived:
         fallback = (
@@ -182,8 +190,15 @@ async def extend(studio: Studio, key: str, *, prompt: str, seconds: int) -> Deri
             fallback=fallback,
             stitch_onto=source.local_id,
         )
-        record = await studio.submit(intent, lambda: _new_clip(studio, source, text, seconds, frame))
-        return Derived(record, "extension", cost, estimate, budget=budget, fallback=fallback)
+        record = await _send(
+            studio,
+            intent,
+            lambda: _new_clip(studio, source, text, seconds, frame),
+            what=what,
+            key=idempotency_key,
+            tool="extend",
+        )
+        return Derived(record, "extension", cost, estimate, budget=budget, fallback=record.fallback)
 
     return await attempt(studio, "extensions", native, chained)
 
@@ -199,7 +214,7 @@ async def _new_clip(
 
 
 # Over 60 lines: the native edit, its remix fallback and its first-frame fallback side by side.
-async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
+async def edit(studio: Studio, key: str, *, prompt: str, idempotency_key: str | None = None) -> Derived:
     """Change a completed video as `prompt` says: `POST /videos/edits`, or a remix when the
     backend has no edits endpoint (its profile says so, or it answered 404/405 — a definite
     refusal, so nothing was started — which is remembered for the session).
@@ -214,7 +229,11 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
     source_id = source.id
     cost = catalog.estimate_cost(source.model, source.size, source.seconds)
     estimate = studio.estimate_render(source.model, source.seconds)
-    studio.check_budget(cost, f"edit of {source_id} ({source.seconds} s)")
+    what = f"edit of {source_id} ({source.seconds} s)"
+    studio.check_budget(cost, what, key=idempotency_key)
+
+    async def send(rec: VideoRecord, request: Callable[[], Awaitable[Video]]) -> VideoRecord:
+        return await _send(studio, rec, request, what=what, key=idempotency_key, tool="edit")
 
     def intent(relation: Relation) -> VideoRecord:
         return studio.new_intent(
@@ -229,14 +248,18 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
         )
 
     async def as_edit() -> Derived:
-        record = await studio.submit(intent("edit"), lambda: studio.client.edit_video(source_id, prompt=text))
-        return Derived(record=record, relation="edit", estimated_cost_usd=cost, estimated_seconds=estimate)
+        record = await send(intent("edit"), lambda: studio.client.edit_video(source_id, prompt=text))
+        return Derived(
+            record=record,
+            relation=record.relation,
+            estimated_cost_usd=cost,
+            estimated_seconds=estimate,
+            fallback=record.fallback,
+        )
 
     async def as_remix(why_edit: str) -> Derived:
         async def remix() -> Derived:
-            record = await studio.submit(
-                intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text)
-            )
+            record = await send(intent("remix"), lambda: studio.client.remix_video(source_id, prompt=text))
             return Derived(
                 record=record,
                 relation="remix",
@@ -256,14 +279,37 @@ async def edit(studio: Studio, key: str, *, prompt: str) -> Derived:
             approximate = intent("edit").model_copy(
                 update={"image_reference": frame.source, "fallback": fallback, "character_ids": []}
             )
-            record = await studio.submit(
-                approximate, lambda: _new_clip(studio, source, text, source.seconds, frame)
-            )
+            record = await send(approximate, lambda: _new_clip(studio, source, text, source.seconds, frame))
             return Derived(record, "edit", cost, estimate, fallback=fallback)
 
         return await attempt(studio, "remix", remix, as_new_clip)
 
     return await attempt(studio, "edits", as_edit, as_remix)
+
+
+async def _send(
+    studio: Studio,
+    intent: VideoRecord,
+    request: Callable[[], Awaitable[Video]],
+    *,
+    what: str,
+    key: str | None,
+    tool: str,
+) -> VideoRecord:
+    """Reserve `intent` (within the spending limits, under the idempotency `key`) and send it —
+    or, when the key's first call recorded its job already, return that record and send nothing.
+    A fallback after a definite refusal reserves again: the refused intent was discarded, which
+    frees its key."""
+    reservation = studio.reserve([intent], what, key=key, tool=tool)
+    if not reservation.replayed:
+        return await studio.submit(intent, request)
+    if not reservation.records:
+        raise InvalidRequest(
+            f"idempotency_key {key!r} was used by a call that sent nothing and is still being "
+            "recorded; call again in a moment, or use a new key for a new request.",
+            param="idempotency_key",
+        )
+    return reservation.records[0]
 
 
 async def plan_generation(

@@ -35,6 +35,7 @@ from sora_mcp.errors import (
 )
 from sora_mcp.media.images import FitMode, PreparedImage, prepare_image
 from sora_mcp.registry.capabilities import CapabilityMemory
+from sora_mcp.registry.interface import Reservation
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoStatus
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.budget import Budget, check_budget, reserve
@@ -63,11 +64,20 @@ _FRESH_SECONDS = 1.0
 WaitCallback = Callable[[list[VideoRecord], float], Awaitable[None]]
 
 
+# How long a key the server derived itself (no key from the client) is remembered: long enough
+# for a transport's retries of the same request, short enough that running the same script
+# again tomorrow starts new jobs.
+DERIVED_KEY_WINDOW = 600.0
+DERIVED_KEY_PREFIX = "derived:"
+
+
 @dataclass
 class GenerateOutcome:
     plan: ClipPlan
     records: list[VideoRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    replayed: bool = False
+    """The idempotency key was used before: these are the first call's records; nothing was sent."""
 
 
 class Studio:
@@ -133,22 +143,34 @@ class Studio:
 
     # ---- planning -------------------------------------------------------------------------
 
-    def check_budget(self, cost: float, what: str) -> None:
+    def check_budget(self, cost: float, what: str, *, key: str | None = None) -> None:
         """Refuse, before anything is sent, a call that would break the spending limits.
+
+        With an idempotency `key`, only the per-call limit: the day's room is then decided by
+        `reserve`, which looks for the key's earlier call first — a retry of the call that spent
+        the last of the budget must still find its job rather than be refused.
 
         Raises:
             BudgetExceeded: with the figures and what is left.
         """
-        check_budget(self.budget, self.registry, self.clock, cost, what)
+        check_budget(self.budget, self.registry, self.clock, cost, what, daily=key is None)
 
-    def reserve(self, intents: list[VideoRecord], what: str) -> None:
+    def reserve(
+        self, intents: list[VideoRecord], what: str, *, key: str | None = None, tool: str = ""
+    ) -> Reservation:
         """Record `intents` as one unit if their cost fits the spending limits — checked and
-        written in one registry transaction, so concurrent calls never overspend together.
+        written in one registry transaction, so concurrent calls never overspend together — or
+        find the records an earlier call with the same idempotency `key` made (`replayed`: then
+        send nothing). A key the server derived itself counts for `DERIVED_KEY_WINDOW` seconds.
 
         Raises:
             BudgetExceeded: nothing was recorded.
         """
-        reserve(self.budget, self.registry, self.clock, intents, what)
+        derived = key is not None and key.startswith(DERIVED_KEY_PREFIX)
+        key_since = self.clock.now() - DERIVED_KEY_WINDOW if derived else None
+        return reserve(
+            self.budget, self.registry, self.clock, intents, what, key=key, key_since=key_since, tool=tool
+        )
 
     def release(self, intents: list[VideoRecord]) -> None:
         """Give back the reservation of every intent among these that was never sent."""
@@ -175,18 +197,20 @@ class Studio:
 
     # ---- generate -------------------------------------------------------------------------
 
-    async def generate(self, plan: ClipPlan) -> GenerateOutcome:
+    async def generate(self, plan: ClipPlan, *, idempotency_key: str | None = None) -> GenerateOutcome:
         """Start `plan.variations` jobs, one POST each, recording intent before and id after.
 
         A definite rejection of the first job raises (nothing was spent). Later failures are
         reported in `errors` so ids already started are never lost behind an exception.
         """
         what = f"generate ({plan.variations} × {plan.seconds} s {plan.model})"
-        self.check_budget(plan.total_cost, what)
+        self.check_budget(plan.total_cost, what, key=idempotency_key)
         # Every variation is reserved against the budget as one unit, as "pending" (not sent);
         # the ones not sent in the end are released.
         intents = [self._intent(plan, status="pending") for _ in range(plan.variations)]
-        self.reserve(intents, what)
+        reservation = self.reserve(intents, what, key=idempotency_key, tool="generate")
+        if reservation.replayed:
+            return GenerateOutcome(plan=plan, records=list(reservation.records), replayed=True)
         outcome = GenerateOutcome(plan=plan)
         try:
             for index, intent in enumerate(intents):

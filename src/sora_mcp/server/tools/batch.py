@@ -15,7 +15,8 @@ from pydantic import Field
 from sora_mcp.batch.plan import MAX_ITEMS, BatchPlan, BatchRequest, plan_batch
 from sora_mcp.batch.service import PRICE_NOTE, Batches, BatchState, ModeChoice
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.server.common import ClientRoots, WaitSeconds, recommended_wait, wait_limit
+from sora_mcp.server.common import ClientRoots, IdempotencyKey, WaitSeconds, recommended_wait, wait_limit
+from sora_mcp.server.common import idempotency_key as key_for
 from sora_mcp.server.confirm import BatchApproval, ConfirmToken, require_consent
 from sora_mcp.server.schemas import OutputModel, VideoError
 from sora_mcp.server.state import AppState
@@ -142,6 +143,7 @@ async def batch(
         bool, Field(description="Only check the items and show the estimated cost; send nothing.")
     ] = False,
     confirm_token: ConfirmToken = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> BatchStartResult:
     """Start many clips at once, from a list of requests or a JSONL file. COST: each item like
     generate (batch discounts not guaranteed); all items are checked first (nothing sent on a
@@ -155,7 +157,8 @@ async def batch(
     plan = await plan_batch(batches.studio, requests=requests, jsonl_path=jsonl_path)
     if dry_run:
         return _start_result(batches, plan, chosen, None)
-    return _start_result(batches, plan, chosen, await batches.submit(plan, chosen))
+    key = key_for(ctx, idempotency_key)
+    return _start_result(batches, plan, chosen, await batches.submit(plan, chosen, idempotency_key=key))
 
 
 async def get_batch(

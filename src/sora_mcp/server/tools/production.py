@@ -16,6 +16,7 @@ from sora_mcp.errors import SoraError
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.server.common import (
     ClientRoots,
+    IdempotencyKey,
     Seconds,
     VideoId,
     WaitSeconds,
@@ -24,6 +25,7 @@ from sora_mcp.server.common import (
     studio_of,
     wait_limit,
 )
+from sora_mcp.server.common import idempotency_key as key_for
 from sora_mcp.server.confirm import (
     CharacterApproval,
     ConfirmToken,
@@ -61,6 +63,7 @@ async def extend_tool(
     seconds: Seconds = 4,
     wait_seconds: WaitSeconds = 0,
     confirm_token: ConfirmToken = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ExtendResult:
     """Continue a completed video: a NEW video whose file is the whole stitched sequence; the source
     is unchanged. LIMITS (checked first): 6 extensions and 120 s per original; no characters or
@@ -69,7 +72,9 @@ async def extend_tool(
     """
     require_consent(approval)
     studio = studio_of(ctx)
-    derived = await extend(studio, video_id, prompt=prompt, seconds=seconds)
+    derived = await extend(
+        studio, video_id, prompt=prompt, seconds=seconds, idempotency_key=key_for(ctx, idempotency_key)
+    )
     record, problem = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
     assert derived.budget is not None  # extend always reports its budget
     return ExtendResult(
@@ -96,6 +101,7 @@ async def edit_tool(
     approval: EditApproval,
     wait_seconds: WaitSeconds = 0,
     confirm_token: ConfirmToken = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> EditResult:
     """Make a changed copy of a completed video from an instruction (a remix where the backend
     has no edits; the answer says so). One change per edit; chain edits for more. COST and TIME:
@@ -104,7 +110,7 @@ async def edit_tool(
     """
     require_consent(approval)
     studio = studio_of(ctx)
-    derived = await edit(studio, video_id, prompt=prompt)
+    derived = await edit(studio, video_id, prompt=prompt, idempotency_key=key_for(ctx, idempotency_key))
     record, problem = await _maybe_wait(studio, ctx, derived.record, wait_seconds)
     return EditResult(
         video=VideoView.of(record),

@@ -22,6 +22,7 @@ from sora_mcp.media.images import sniff_image
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
 from sora_mcp.server.common import (
     ClientRoots,
+    IdempotencyKey,
     Seconds,
     VideoId,
     WaitSeconds,
@@ -30,6 +31,7 @@ from sora_mcp.server.common import (
     studio_of,
     wait_limit,
 )
+from sora_mcp.server.common import idempotency_key as key_for
 from sora_mcp.server.confirm import ConfirmToken, GenerateApproval, require_consent
 from sora_mcp.server.schemas import (
     DownloadResult,
@@ -131,6 +133,7 @@ async def generate(
     variations: Variations = 1,
     wait_seconds: WaitSeconds = 0,
     confirm_token: ConfirmToken = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> GenerateResult:
     """Start video clips from a prompt, optionally on a first frame (image or start_from) with up to
     2 characters. COST: per second of output × variations (see model); the estimate is returned.
@@ -153,7 +156,7 @@ async def generate(
         start_from=start_from,
         start_from_second=start_from_second,
     )
-    outcome = await studio.generate(plan)
+    outcome = await studio.generate(plan, idempotency_key=key_for(ctx, idempotency_key))
     records = outcome.records
     errors = list(outcome.errors)
     wait = wait_limit(studio.settings, wait_seconds)
@@ -167,12 +170,18 @@ async def generate(
             records = [studio.registry.get_video(r.local_id) or r for r in records]
             errors.append(f"The jobs started, but following them failed: {exc}")
     next_step = _generate_next(records, errors, recommended_wait(studio.settings))
+    if outcome.replayed:
+        next_step = (
+            "This idempotency_key was already used: these are that call's jobs, and nothing new was "
+            f"sent or billed. {next_step}"
+        )
     return GenerateResult(
         videos=[VideoView.of(r) for r in records],
         estimated_cost_usd=round(plan.cost_per_clip * len(outcome.records), 2),
         estimated_seconds_each=studio.estimate_seconds(plan),
         simulated=studio.settings.is_emulator,
         errors=errors,
+        replayed=outcome.replayed,
         next_step=next_step,
     )
 

@@ -1,0 +1,188 @@
+"""Several real `sora-mcp serve --transport http` processes (each with its own home, as on
+separate hosts) sharing one PostgreSQL registry and one backend (the standalone emulator),
+where the test needs it, counted at the backend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult
+
+from helpers import error_code, structured
+from procs import child_env, free_port, wait_until
+from sora_mcp.registry.postgres import PostgresRegistry
+
+pytestmark = pytest.mark.anyio
+
+CLIP = {"prompt": "a paper boat on a rain gutter", "model": "sora-2", "seconds": 4, "size": "720x1280"}
+CLIP_COST = 0.40  # sora-2, 4 s
+API_KEY = "sk-fleet-test"
+
+
+@dataclass
+class Replica:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with httpx2.Client(timeout=1) as http:
+            http.get(f"http://127.0.0.1:{port}/")
+    except httpx2.TransportError:
+        return False
+    return True
+
+
+@contextmanager
+def _process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`python -m sora_mcp ARGS --port N` until the block ends (killed if it will not stop)."""
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sora_mcp", *args, "--port", str(port)], env=env, stderr=out
+        )
+    try:
+        # Several Python processes start at once on a small shared machine: allow them time.
+        wait_until(lambda: proc.poll() is not None or _port_open(port), 60, f"sora-mcp {args[0]} to listen")
+        assert proc.poll() is None, log.read_text()
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@contextmanager
+def _emulator(tmp_path: Path) -> Iterator[str]:
+    """The standalone emulator: the one backend of the fleet; yields its base URL."""
+    env = child_env(tmp_path / "emulator")
+    with _process(["emulator", "--speed", "400"], env, tmp_path / "emulator.log") as (port, _proc):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@contextmanager
+def _replicas(
+    tmp_path: Path, postgres_url: str, count: int, backend: str, **extra: str
+) -> Iterator[list[Replica]]:
+    """`count` HTTP servers on one registry and one backend, each with its own home."""
+    with ExitStack() as stack:
+        replicas = []
+        for n in range(count):
+            env = child_env(
+                tmp_path / f"host{n}",
+                SORA_MCP_REGISTRY_URL=postgres_url,
+                SORA_MCP_BACKEND="remote",
+                OPENAI_BASE_URL=backend,
+                OPENAI_API_KEY=API_KEY,
+                **extra,
+            )
+            args = ["serve", "--transport", "http"]
+            port, proc = stack.enter_context(_process(args, env, tmp_path / f"server{n}.log"))
+            replicas.append(Replica(f"http://127.0.0.1:{port}/mcp", proc))
+        yield replicas
+
+
+def _backend_jobs(backend: str) -> list[dict[str, Any]]:
+    """Every job the backend holds (all pages): what was really sent, and billed."""
+    jobs: list[dict[str, Any]] = []
+    with httpx2.Client(base_url=backend, timeout=30, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100} | ({"after": after} if after else {})
+            page = http.get("/videos", params=params)
+            page.raise_for_status()
+            body = page.json()
+            jobs += body["data"]
+            if not body.get("has_more") or not body["data"]:
+                return jobs
+            after = body["data"][-1]["id"]
+
+
+async def _call(url: str, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+    async with Client(url) as client:
+        return await client.call_tool(tool, arguments)
+
+
+async def test_eight_concurrent_generates_on_four_servers_never_spend_past_a_budget_that_fits_three(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    results: list[CallToolResult] = []
+    budget = f"{3 * CLIP_COST:.2f}"
+    with (
+        _emulator(tmp_path) as backend,
+        _replicas(tmp_path, postgres_url, 4, backend, SORA_MCP_BUDGET_USD=budget) as replicas,
+    ):
+
+        async def one(n: int) -> None:
+            results.append(await _call(replicas[n % 4].url, "generate", {**CLIP, "prompt": f"boat {n}"}))
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as group:
+                for n in range(8):
+                    group.start_soon(one, n)
+        jobs = _backend_jobs(backend)
+
+    accepted = [r for r in results if not r.is_error]
+    refused = [error_code(r)[0] for r in results if r.is_error]
+    assert len(jobs) == len(accepted) == 3
+    assert refused == ["daily_limit"] * 5
+    with PostgresRegistry.open(postgres_url) as registry:
+        spent = sum(r.estimated_cost_usd for r in registry.videos_since(0))
+        assert sorted(r.id for r in registry.videos_since(0)) == sorted(j["id"] for j in jobs)
+    assert spent <= 3 * CLIP_COST + 1e-9
+
+
+async def test_a_retried_call_with_the_same_key_on_another_server_returns_the_same_job_and_sends_nothing(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    arguments = {**CLIP, "idempotency_key": "ad-variant-7"}
+    with _emulator(tmp_path) as backend, _replicas(tmp_path, postgres_url, 2, backend) as replicas:
+        with anyio.fail_after(120):
+            first = structured(await _call(replicas[0].url, "generate", arguments))
+            sent_after_first = len(_backend_jobs(backend))
+            again = structured(await _call(replicas[1].url, "generate", arguments))
+            same_server = structured(await _call(replicas[0].url, "generate", arguments))
+            other_key = structured(
+                await _call(replicas[1].url, "generate", {**arguments, "idempotency_key": "ad-8"})
+            )
+        jobs = _backend_jobs(backend)
+
+    first_ids = [v["id"] for v in first["videos"]]
+    assert len(first_ids) == 1 and first_ids[0]
+    assert [v["id"] for v in again["videos"]] == first_ids
+    assert [v["id"] for v in same_server["videos"]] == first_ids
+    assert (first["replayed"], again["replayed"], same_server["replayed"]) == (False, True, True)
+    assert [v["id"] for v in other_key["videos"]] != first_ids
+    assert (sent_after_first, len(jobs)) == (1, 2)
+
+
+async def test_a_replica_answers_for_work_another_replica_started(tmp_path: Path, postgres_url: str) -> None:
+    with _emulator(tmp_path) as backend, _replicas(tmp_path, postgres_url, 2, backend) as replicas:
+        with anyio.fail_after(120):
+            started = structured(await _call(replicas[0].url, "generate", CLIP))
+            video_id = started["videos"][0]["id"]
+            followed = structured(
+                await _call(replicas[1].url, "get_video", {"video_id": video_id, "wait_seconds": 60})
+            )
+            listed = structured(await _call(replicas[0].url, "list_videos", {}))
+
+    assert followed["video"]["status"] == "completed"
+    assert [v["id"] for v in listed["videos"]] == [video_id]
+    assert listed["videos"][0]["status"] == "completed"
