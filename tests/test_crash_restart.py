@@ -308,7 +308,9 @@ BATCH: list[dict[str, Any]] = [
 # queue's three senders are all mid-request when the first create is refused for rate limits
 # with a long Retry-After. The queue then pauses with two or more items sent and the refused one
 # (at least) pending — the moment the server is killed. The backend renders on meanwhile.
-PAUSE_AFTER_FIRST_CREATE = "429x1:retry=100:methods=POST:path=/videos"
+# Long enough to hold the first server's queue until it is killed; the pause is recorded in the
+# registry, so the second server honours what is left of it before sending.
+PAUSE_AFTER_FIRST_CREATE = "429x1:retry=15:methods=POST:path=/videos"
 
 
 def paused_midway(env: dict[str, str]) -> dict[str, VideoRecord] | None:
@@ -356,7 +358,7 @@ def test_a_direct_batch_killed_midway_is_resumed_with_no_duplicate_and_nothing_l
                 items = {r.custom_id: r for r in registry_videos(env)}
                 return all(downloaded(items[cid]) for cid in sent) and all(r.id for r in items.values())
 
-            wait_until(resumed, 30, "the resumed batch")
+            wait_until(resumed, 60, "the resumed batch")
             final = second.call("get_batch", {"batch_id": batch_id, "wait_seconds": 60}, timeout=90)
     assert final["still_running"] is False
     assert {cid: item["status"] for cid, item in final["items"].items()} == {

@@ -1,11 +1,12 @@
 """Several real `sora-mcp serve --transport http` processes (each with its own home, as on
 separate hosts) sharing one PostgreSQL registry and one backend (the standalone emulator),
-where the test needs it, counted at the backend."""
+reached through a counting, fault-injecting relay where a test needs one."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from typing import Any
 
 import anyio
 import httpx2
+import psycopg
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
+from fleet_relay import Faults, relay
 from helpers import error_code, structured
 from procs import child_env, free_port, wait_until
 from sora_mcp.registry.postgres import PostgresRegistry
@@ -115,6 +118,24 @@ def _backend_jobs(backend: str) -> list[dict[str, Any]]:
             after = body["data"][-1]["id"]
 
 
+def _leases(postgres_url: str) -> dict[str, int]:
+    """Live leases per owner ("host:pid:…")."""
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT lease_owner, count(*) FROM videos WHERE lease_owner IS NOT NULL GROUP BY lease_owner"
+        ).fetchall()
+    return {str(owner): int(n) for owner, n in rows}
+
+
+def _busiest(postgres_url: str, replicas: list[Replica]) -> Replica:
+    """The replica holding the most leases right now."""
+    found: dict[str, int] = {}
+    wait_until(lambda: bool(found.update(_leases(postgres_url)) or found), 60, "a replica to hold a lease")
+    owner = max(found, key=lambda o: found[o])
+    pid = int(owner.split(":")[1])
+    return next(r for r in replicas if r.proc.pid == pid)
+
+
 async def _call(url: str, tool: str, arguments: dict[str, Any]) -> CallToolResult:
     async with Client(url) as client:
         return await client.call_tool(tool, arguments)
@@ -186,3 +207,70 @@ async def test_a_replica_answers_for_work_another_replica_started(tmp_path: Path
     assert followed["video"]["status"] == "completed"
     assert [v["id"] for v in listed["videos"]] == [video_id]
     assert listed["videos"][0]["status"] == "completed"
+
+
+async def test_four_servers_fifty_generates_each_through_lost_answers_and_5xx_bill_each_call_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    faults = Faults(drop=0.10, server_error=0.10)
+    calls = 4 * 50
+    with _emulator(tmp_path) as backend, relay(backend, faults) as (relayed, counts):
+        with _replicas(tmp_path, postgres_url, 4, relayed) as replicas:
+            limiter = anyio.CapacityLimiter(8)  # a small shared machine: 8 calls in flight
+
+            async def one(n: int) -> None:
+                async with limiter:
+                    await _call(replicas[n % 4].url, "generate", {**CLIP, "prompt": f"shot {n:03d}"})
+
+            with anyio.fail_after(600):
+                async with anyio.create_task_group() as group:
+                    for n in range(calls):
+                        group.start_soon(one, n)
+                # What the README advises after a lost answer: get_video on the local id, on
+                # any replica; it looks for the job in the backend's list (never resends).
+                with PostgresRegistry.open(postgres_url) as registry:
+                    lost = [r.local_id for r in registry.videos_since(0) if r.id is None]
+                for n, local_id in enumerate(lost):
+                    await _call(replicas[n % 4].url, "get_video", {"video_id": local_id})
+        jobs = _backend_jobs(backend)
+
+    with PostgresRegistry.open(postgres_url) as registry:
+        records = registry.videos_since(0)
+    attached = [r.id for r in records if r.id is not None]
+    assert counts.creates == calls  # billable POSTs = calls: none resent
+    assert counts.dropped > 0 and counts.server_errors > 0
+    assert max(counts.prompts.values()) == 1  # no prompt reached the backend twice
+    assert len(jobs) == counts.forwarded
+    assert sorted(attached) == sorted(j["id"] for j in jobs)  # 0 jobs without a record
+    assert len(set(attached)) == len(attached)
+
+
+async def test_a_direct_batch_across_three_replicas_completes_once_each_when_the_busiest_is_killed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    items = [{**CLIP, "prompt": f"frame {n:02d} of the kite", "custom_id": f"k{n:02d}"} for n in range(60)]
+    lease = {"SORA_MCP_BATCH_LEASE_SECONDS": "3"}
+    with _emulator(tmp_path) as backend, relay(backend, Faults(delay=0.25)) as (relayed, counts):
+        with _replicas(tmp_path, postgres_url, 3, relayed, **lease) as replicas, anyio.fail_after(300):
+            started = structured(await _call(replicas[0].url, "batch", {"requests": items, "mode": "direct"}))
+            senders: set[str] = set()
+            # Meanwhile, note which replicas hold leases: the fleet shares the batch.
+            wait_until(
+                lambda: bool(senders.update(_leases(postgres_url))) or counts.creates >= 20, 120, "20 sends"
+            )
+            busiest = _busiest(postgres_url, replicas)
+            busiest.proc.kill()  # SIGKILL: no cleanup; its leases simply stop being renewed
+            busiest.proc.wait(timeout=10)
+            survivor = next(r for r in replicas if r is not busiest)
+            done: dict[str, Any] = {"still_running": True}
+            while done["still_running"]:
+                arguments = {"batch_id": started["batch_id"], "wait_seconds": 60}
+                done = structured(await _call(survivor.url, "get_batch", arguments))
+        jobs = _backend_jobs(backend)
+
+    statuses = Counter(item["status"] for item in done["items"].values())
+    assert statuses == {"completed": 60}
+    assert counts.creates == 60 and max(counts.prompts.values()) == 1  # every item sent exactly once
+    assert sorted(j["prompt"] for j in jobs) == sorted(i["prompt"] for i in items)
+    assert sorted(item["video_id"] for item in done["items"].values()) == sorted(j["id"] for j in jobs)
+    assert len(senders) >= 2  # more than one replica sent items

@@ -275,6 +275,9 @@ VARIABLES: tuple[EnvVar, ...] = (
            shown_default="— (the registry in `SORA_MCP_HOME`)",
            meaning="a shared PostgreSQL registry (needs `sora-mcp[postgres]`) for a team's replicas; "
            "see \"Running for a team\""),
+    EnvVar("SORA_MCP_BATCH_LEASE_SECONDS", "batch_lease_seconds", POSITIVE, default=30.0,
+           meaning="how long a server's claim on a direct-batch item holds without its heartbeat; after "
+           "that, another server settles the item (reconciled, never resent)"),
 )  # fmt: skip
 """Every variable sora-mcp reads, in the order the README lists them."""
 
@@ -322,6 +325,9 @@ class Settings:
     allowed_origins: tuple[str, ...]
     # A shared registry database (postgresql://…) instead of the embedded one in `home`.
     registry_url: str | None = field(repr=False)
+    # How long a direct-batch item's claim holds without a heartbeat (a dead sender's items are
+    # settled after this).
+    batch_lease_seconds: float
 
     @property
     def is_emulator(self) -> bool:

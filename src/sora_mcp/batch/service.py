@@ -166,7 +166,7 @@ class Batches:
                 await on_progress(state, clock.now() - start)
 
         if record.mode == "direct":
-            self.runner.settle_stale(record)
+            await self.runner.settle()
             self.runner.enqueue(record)
             if wait_seconds > 0:
                 await self._await_sends(record, deadline, report)
@@ -189,15 +189,16 @@ class Batches:
     async def _await_sends(
         self, record: BatchRecord, deadline: float, report: Callable[[BatchState], Awaitable[None]]
     ) -> None:
-        """Wait while this server's queue still holds items of the batch (they are sent in the
-        background), reporting progress at least every few seconds."""
+        """Wait while items of the batch are still to be sent — by this server or any other
+        sharing the registry — reporting progress at least every few seconds."""
         clock = self.studio.clock
         while self.runner.running and clock.now() < deadline:
             changed = self.runner.change_event()
             state = load_state(self.studio.registry, record)
-            if not any(self.runner.holds(r.local_id) for r in state.items.values()):
+            if not any(_unsent(r) for r in state.items.values()):
                 return
-            with anyio.move_on_after(_HEARTBEAT):
+            # Sends by other processes are seen by polling the registry.
+            with anyio.move_on_after(min(_HEARTBEAT, self.runner.poll_seconds)):
                 await changed.wait()
             await report(load_state(self.studio.registry, record))
 
@@ -251,6 +252,11 @@ class Batches:
         return BatchState(
             record=record, items=items, backend_counts=state.backend_counts, problems=state.problems
         )
+
+
+def _unsent(record: VideoRecord) -> bool:
+    """Waiting in the queue, or claimed and not answered yet."""
+    return record.status == "pending" or (record.status == "submitting" and record.id is None)
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -86,7 +86,10 @@ async def open_session(
                 fetch_http=fetch_http,
                 emulator_speed=settings.emulator_speed,
             )
-            batches = Batches(studio, BatchRunner(studio, concurrency=batch_concurrency))
+            batches = Batches(
+                studio,
+                BatchRunner(studio, concurrency=batch_concurrency, lease_seconds=settings.batch_lease_seconds),
+            )
             # The runner lives as long as the session: it resumes unfinished direct batches at
             # start and sends queued items (claimed in a registry transaction, so two processes
             # never both send one); stopping it lets in-flight sends finish. The resumer starts

@@ -15,7 +15,7 @@ Every implementation guarantees what the callers rely on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,6 +71,28 @@ class RegistryStore(Protocol):
         `key_since`, when given) writes nothing and answers the records of its first call
         (`replayed`); a key whose records were all discarded (nothing was sent) is free again."""
         ...
+
+    # the shared queue of direct-batch items (see queue.py)
+    def claim_batch_item(
+        self,
+        *,
+        backend: str,
+        owner: str,
+        lease_now: float,
+        lease_seconds: float,
+        concurrency: int,
+        skip: Collection[str] = (),
+    ) -> VideoRecord | None: ...
+
+    def renew_leases(self, owner: str, until: float) -> int: ...
+
+    def release_lease(self, local_id: str, owner: str) -> None: ...
+
+    def expire_leases(self, *, lease_now: float, stale_before: float) -> list[str]: ...
+
+    def pause_backend(self, backend: str, not_before: float) -> None: ...
+
+    def paused_until(self, backend: str) -> float: ...
 
     def record_submitted(
         self, local_id: str, *, video_id: str, status: str, progress: int, remote_created_at: int | None

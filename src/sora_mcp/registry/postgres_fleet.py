@@ -1,15 +1,132 @@
-"""Idempotency keys on the PostgreSQL registry: a billable call's key → the records it made
-(`idempotency_keys`, `idempotency_records`), so a retry of the call — from any process on any
-host — finds them instead of sending again. Functions of a connection inside the transaction
-that writes the intents (under the reservation's advisory lock, so a key is looked up and bound
-in one step)."""
+"""What the PostgreSQL registry adds for a fleet of processes sharing it beyond the records:
+idempotency keys (`idempotency_keys`, `idempotency_records`: a billable call's key → the records
+it made, looked up and bound inside the reservation's transaction and advisory lock) and the
+shared queue of direct-batch items (`queue.py`; `PostgresRegistry` gets it from `PostgresQueue`).
+
+Claims take a per-backend advisory lock, so counting the items in flight and claiming the next
+one is one step fleet-wide; the row itself is taken `FOR UPDATE SKIP LOCKED`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 
 from sora_mcp.registry.postgres_rows import Conn, select_videos, video_from_row
+from sora_mcp.registry.queue import INTERRUPTED_NOTE
 from sora_mcp.registry.records import VideoRecord
+
+_CLAIM_LOCK_CLASS = 0x43_4C_41_49  # "CLAI"; with a 32-bit hash of the backend, one lock per backend
+_CLAIMABLE = (
+    "v.status = 'pending' AND v.backend = %(backend)s AND v.batch_id IS NOT NULL"
+    " AND NOT (v.local_id = ANY(%(skip)s))"
+    " AND EXISTS (SELECT 1 FROM batches b WHERE b.local_id = v.batch_id AND b.mode = 'direct'"
+    "             AND b.finished_at IS NULL)"
+    " ORDER BY v.created_at, v.queue_seq LIMIT 1 FOR UPDATE OF v SKIP LOCKED"
+)
+
+
+class PostgresQueue:
+    """The shared batch queue (`queue.py`) on the registry's connection pool."""
+
+    _now: Callable[[], float]
+
+    def transaction(self) -> AbstractContextManager[Conn]:
+        raise NotImplementedError  # PostgresRegistry.transaction
+
+    def claim_batch_item(
+        self,
+        *,
+        backend: str,
+        owner: str,
+        lease_now: float,
+        lease_seconds: float,
+        concurrency: int,
+        skip: Collection[str] = (),
+    ) -> VideoRecord | None:
+        """See `queue.py`."""
+        with self.transaction() as conn:
+            backend_hash = zlib.crc32(backend.encode()) - 2**31  # a signed 32-bit int
+            conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", (_CLAIM_LOCK_CLASS, backend_hash))
+            if _paused_until(conn, backend) > self._now():
+                return None
+            busy = conn.execute(
+                "SELECT count(*) AS n FROM videos"
+                " WHERE backend = %s AND lease_owner IS NOT NULL AND lease_until > %s",
+                (backend, lease_now),
+            ).fetchone()
+            if busy is not None and int(busy["n"]) >= concurrency:
+                return None
+            row = conn.execute(select_videos(_CLAIMABLE), {"backend": backend, "skip": list(skip)}).fetchone()
+            if row is None:
+                return None
+            now = self._now()
+            conn.execute(
+                "UPDATE videos SET status = 'submitting', updated_at = %s, lease_owner = %s, lease_until = %s"
+                " WHERE local_id = %s",
+                (now, owner, lease_now + lease_seconds, row["local_id"]),
+            )
+        return video_from_row(row).model_copy(update={"status": "submitting", "updated_at": now})
+
+    def renew_leases(self, owner: str, until: float) -> int:
+        """See `queue.py`."""
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE videos SET lease_until = %s WHERE lease_owner = %s", (until, owner))
+            return cur.rowcount
+
+    def release_lease(self, local_id: str, owner: str) -> None:
+        """See `queue.py`."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE videos SET lease_owner = NULL, lease_until = NULL"
+                " WHERE local_id = %s AND lease_owner = %s",
+                (local_id, owner),
+            )
+
+    def expire_leases(self, *, lease_now: float, stale_before: float) -> list[str]:
+        """See `queue.py`; returns the local ids that became 'unknown'."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE videos SET status = 'unknown', note = %(note)s, updated_at = %(now)s,"
+                " lease_owner = NULL, lease_until = NULL"
+                " WHERE status = 'submitting' AND id IS NULL AND batch_id IS NOT NULL"
+                " AND ((lease_owner IS NOT NULL AND lease_until <= %(lease_now)s)"
+                "      OR (lease_owner IS NULL AND updated_at < %(stale_before)s))"
+                " RETURNING local_id",
+                {
+                    "note": INTERRUPTED_NOTE,
+                    "now": self._now(),
+                    "lease_now": lease_now,
+                    "stale_before": stale_before,
+                },
+            ).fetchall()
+            # A lapsed lease on an item whose outcome was recorded holds nothing any more.
+            conn.execute(
+                "UPDATE videos SET lease_owner = NULL, lease_until = NULL"
+                " WHERE lease_owner IS NOT NULL AND lease_until <= %s",
+                (lease_now,),
+            )
+        return [str(row["local_id"]) for row in rows]
+
+    def pause_backend(self, backend: str, not_before: float) -> None:
+        """See `queue.py`: the later of the stored pause and `not_before` holds."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO backend_pauses (backend, not_before) VALUES (%s, %s) ON CONFLICT (backend)"
+                " DO UPDATE SET not_before = greatest(backend_pauses.not_before, EXCLUDED.not_before)",
+                (backend, not_before),
+            )
+
+    def paused_until(self, backend: str) -> float:
+        """See `queue.py`; 0 when no pause was ever recorded."""
+        with self.transaction() as conn:
+            return _paused_until(conn, backend)
+
+
+def _paused_until(conn: Conn, backend: str) -> float:
+    row = conn.execute("SELECT not_before FROM backend_pauses WHERE backend = %s", (backend,)).fetchone()
+    return float(row["not_before"]) if row else 0.0
 
 
 def keyed(conn: Conn, key: str, key_since: float | None) -> tuple[VideoRecord, ...] | None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.postgres_rows import Conn
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Any 64-bit number unique to this application: serialises schema creation across processes.
 _SCHEMA_LOCK = 0x50_4D_43_53_4F_52_41  # "SORA MCP"
 
@@ -136,8 +136,13 @@ CREATE TABLE backend_pauses (
 );
 """
 
+# `queue_seq` keeps the order intents were recorded in: a batch's items share one created_at,
+# and the queue sends them in the order they were listed.
+_V1_TO_V2 = "ALTER TABLE videos ADD COLUMN queue_seq bigserial"
+
 # MIGRATIONS[n] turns a version-n database into a version n+1 one (SQL run in one transaction).
-MIGRATIONS: dict[int, str] = {}
+# A new database is created at version 1 and migrated up, so every database takes one path.
+MIGRATIONS: dict[int, str] = {1: _V1_TO_V2}
 
 
 def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:
@@ -151,10 +156,7 @@ def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:
         exists = conn.execute("SELECT to_regclass('sora_meta') IS NOT NULL AS present").fetchone()
         if not (exists and exists["present"]):
             conn.execute(_V1)
-            conn.execute(
-                "INSERT INTO sora_meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),)
-            )
-            return
+            conn.execute("INSERT INTO sora_meta (key, value) VALUES ('schema_version', '1')")
         row = conn.execute("SELECT value FROM sora_meta WHERE key = 'schema_version'").fetchone()
         raw = str(row["value"]) if row else ""
         version = int(raw) if raw.isdigit() else None
