@@ -44,13 +44,7 @@ WaitSeconds = Annotated[
 ]
 IdempotencyKey = Annotated[
     str | None,
-    Field(
-        min_length=1,
-        max_length=200,
-        description="Optional key that makes this call safe to retry: a second call with the same key "
-        "(from any session or server of this registry) returns the first call's job(s) and sends "
-        "nothing, so nothing is billed twice. Use a new key for each new request, e.g. a UUID.",
-    ),
+    Field(description="Reused key: the first call's jobs, unbilled."),
 ]
 VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
 

@@ -114,10 +114,7 @@ class GenerateResult(OutputModel):
     estimated_seconds_each: float
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     errors: list[str] = Field(description="Jobs that could not be started; the others are unaffected.")
-    replayed: bool = Field(
-        default=False,
-        description="True when idempotency_key was used before: these are that call's jobs, nothing was sent.",
-    )
+    replayed: bool = Field(default=False, description="Key reused: nothing sent.")
     next_step: str
 
 
