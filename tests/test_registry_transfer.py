@@ -47,6 +47,8 @@ def _fill(registry: Registry) -> None:
             error_code="server_error",
             error_message="lost",
             image_reference="file:/in/frame.png",
+            fallback="Sent as a remix because this backend has no edits.",
+            stitch_onto="v1",
             **base,
         )
     )
@@ -64,6 +66,16 @@ def _fill(registry: Registry) -> None:
     )
     registry.put_character(
         CharacterRecord(id="char_1", name="Ava", backend="emulator", source="clip.mp4", created_at=5.0)
+    )
+    registry.put_character(
+        CharacterRecord(
+            id="char_2",
+            name="Bo",
+            backend="emulator",
+            source="bo.mp4",
+            created_at=6.0,
+            reference="/home/characters/char_2.png",
+        )
     )
     registry.put_batch(
         BatchRecord(
@@ -132,8 +144,8 @@ def test_importing_twice_adds_nothing_and_a_different_record_is_refused(tmp_path
         with pytest.raises(RegistryError, match="different VideoRecord 'v2'"):
             import_lines(target, lines)
 
-    assert (first.added, first.unchanged) == (5, 0)
-    assert (second.added, second.unchanged) == (0, 5)
+    assert (first.added, first.unchanged) == (6, 0)
+    assert (second.added, second.unchanged) == (0, 6)
 
 
 def test_a_stream_that_is_not_an_export_is_refused(tmp_path: Path) -> None:

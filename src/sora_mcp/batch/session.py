@@ -88,7 +88,9 @@ async def open_session(
             )
             batches = Batches(
                 studio,
-                BatchRunner(studio, concurrency=batch_concurrency, lease_seconds=settings.batch_lease_seconds),
+                BatchRunner(
+                    studio, concurrency=batch_concurrency, lease_seconds=settings.batch_lease_seconds
+                ),
             )
             # The runner lives as long as the session: it resumes unfinished direct batches at
             # start and sends queued items (claimed in a registry transaction, so two processes

@@ -29,8 +29,8 @@ from sora_mcp.cli import output
 from sora_mcp.cli.progress import batch_bar, video_bars
 from sora_mcp.config import Settings
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.registry.records import VideoRecord
 from sora_mcp.registry.factory import open_registry
+from sora_mcp.registry.records import VideoRecord
 from sora_mcp.studio.derive import Derived, edit, extend, plan_generation
 from sora_mcp.studio.lineage import children_links, parent_link
 from sora_mcp.studio.listing import find_videos

@@ -18,6 +18,7 @@ from sora_mcp.registry.factory import open_registry
 from sora_mcp.registry.store import Registry
 from sora_mcp.registry.transfer import export_lines, import_lines
 
+
 def add_commands(sub: Any) -> None:
     """Add `registry export|import` to the CLI's subparsers."""
     registry = sub.add_parser(

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.postgres_rows import Conn
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Any 64-bit number unique to this application: serialises schema creation across processes.
 _SCHEMA_LOCK = 0x50_4D_43_53_4F_52_41  # "SORA MCP"
 
@@ -140,9 +140,18 @@ CREATE TABLE backend_pauses (
 # and the queue sends them in the order they were listed.
 _V1_TO_V2 = "ALTER TABLE videos ADD COLUMN queue_seq bigserial"
 
+# The records' fallback fields (the embedded store's schema v4): what was done instead when the
+# backend lacked an endpoint, the source an extension is stitched onto here, and a character's
+# reference frame when the backend could not make the character.
+_V2_TO_V3 = """
+ALTER TABLE videos ADD COLUMN fallback text;
+ALTER TABLE videos ADD COLUMN stitch_onto text;
+ALTER TABLE characters ADD COLUMN reference text;
+"""
+
 # MIGRATIONS[n] turns a version-n database into a version n+1 one (SQL run in one transaction).
 # A new database is created at version 1 and migrated up, so every database takes one path.
-MIGRATIONS: dict[int, str] = {1: _V1_TO_V2}
+MIGRATIONS: dict[int, str] = {1: _V1_TO_V2, 2: _V2_TO_V3}
 
 
 def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:
