@@ -94,6 +94,8 @@ def _replicas(
                 SORA_MCP_BACKEND="remote",
                 OPENAI_BASE_URL=backend,
                 OPENAI_API_KEY=API_KEY,
+                # Spending is guarded by the budget here; asking the user is another test's subject.
+                SORA_MCP_CONFIRM_ABOVE_USD="off",
                 **extra,
             )
             args = ["serve", "--transport", "http"]

@@ -111,3 +111,21 @@ def test_a_pause_holds_every_claim_until_it_ends_and_never_shortens(
     assert _claim(store, "host-a") is None
     clock.advance(11)
     assert _claim(store, "host-a") is not None
+
+
+def test_an_owner_holds_only_its_fair_share_of_the_slots_while_others_ask_for_work(store: Registry) -> None:
+    ids = _direct_batch(store, 10)
+    alone = [_claim(store, "host-a", concurrency=4) for _ in range(2)]  # the only worker yet
+    others = [_claim(store, "host-b", concurrency=4), _claim(store, "host-c", concurrency=4)]
+    assert all(alone) and all(others)  # 4 of 4 slots taken
+
+    store.release_lease(ids[2], "host-b")  # host-b's send is recorded: a slot is free
+    refused = _claim(store, "host-a", concurrency=4)  # 2 held, 3 workers: ceil(4 / 3) = 2
+    taken = _claim(store, "host-b", concurrency=4)
+
+    assert refused is None and taken is not None and taken.local_id == ids[4]
+    # Once the others stop asking (their turn lapses with the leases), host-a may take every slot.
+    later = 50.0 + 31.0
+    store.expire_leases(lease_now=later, stale_before=0.0)
+    claimed = [_claim(store, "host-a", now=later, concurrency=4) for _ in range(4)]
+    assert all(claimed) and _claim(store, "host-a", now=later, concurrency=4) is None

@@ -16,12 +16,12 @@ from typing import Any
 from sora_mcp.registry import index
 from sora_mcp.registry.disk import loads
 from sora_mcp.registry.keys import BATCH, VIDEO, VIDEO_INDEX
-from sora_mcp.registry.queue import INTERRUPTED_NOTE
+from sora_mcp.registry.queue import INTERRUPTED_NOTE, fair_share
 from sora_mcp.registry.records import BatchRecord, VideoRecord
 from sora_mcp.registry.rows import Rows
 
 _KEY, _KEY_OF = "idem:", "idemof:"
-_LEASES, _PAUSE = "queue:leases", "pause:"
+_LEASES, _PAUSE, _WORKERS = "queue:leases", "pause:", "queue:workers:"
 
 
 class DiskFleet(Rows):
@@ -84,17 +84,13 @@ class DiskFleet(Rows):
     ) -> VideoRecord | None:
         """See `queue.py`."""
         with self._transaction():
+            workers = self._seen_worker(backend, owner, lease_now, lease_seconds)
             if self._paused_until(backend) > self._now():
                 return None
             leases = self._leases()
-            if (
-                sum(
-                    1
-                    for lease in leases.values()
-                    if lease["backend"] == backend and lease["until"] > lease_now
-                )
-                >= concurrency
-            ):
+            live = [v for v in leases.values() if v["backend"] == backend and v["until"] > lease_now]
+            mine = sum(1 for v in live if v["owner"] == owner)
+            if len(live) >= concurrency or mine >= fair_share(concurrency, workers):
                 return None
             open_ids = index.open_batches(self._cache)
             running = [
@@ -124,6 +120,14 @@ class DiskFleet(Rows):
             leases[item.local_id] = {"owner": owner, "until": lease_now + lease_seconds, "backend": backend}
             self._cache.set(_LEASES, json.dumps(leases))
         return claimed
+
+    def _seen_worker(self, backend: str, owner: str, lease_now: float, lease_seconds: float) -> int:
+        """Count `owner` among `backend`'s workers until its next call is due; how many are live."""
+        raw = self._cache.get(_WORKERS + backend)
+        seen: dict[str, float] = loads(raw, _WORKERS + backend) if raw is not None else {}
+        seen = {k: v for k, v in seen.items() if v > lease_now} | {owner: lease_now + lease_seconds}
+        self._cache.set(_WORKERS + backend, json.dumps(seen))
+        return len(seen)
 
     def renew_leases(self, owner: str, until: float) -> int:
         """See `queue.py`."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 
 from sora_mcp.registry.postgres_rows import Conn, select_videos, video_from_row
-from sora_mcp.registry.queue import INTERRUPTED_NOTE
+from sora_mcp.registry.queue import INTERRUPTED_NOTE, fair_share
 from sora_mcp.registry.records import VideoRecord
 
 _CLAIM_LOCK_CLASS = 0x43_4C_41_49  # "CLAI"; with a 32-bit hash of the backend, one lock per backend
@@ -49,14 +49,16 @@ class PostgresQueue:
         with self.transaction() as conn:
             backend_hash = zlib.crc32(backend.encode()) - 2**31  # a signed 32-bit int
             conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", (_CLAIM_LOCK_CLASS, backend_hash))
+            workers = _seen_worker(conn, backend, owner, lease_now, lease_seconds)
             if _paused_until(conn, backend) > self._now():
                 return None
             busy = conn.execute(
-                "SELECT count(*) AS n FROM videos"
+                "SELECT count(*) AS n, count(*) FILTER (WHERE lease_owner = %s) AS mine FROM videos"
                 " WHERE backend = %s AND lease_owner IS NOT NULL AND lease_until > %s",
-                (backend, lease_now),
+                (owner, backend, lease_now),
             ).fetchone()
-            if busy is not None and int(busy["n"]) >= concurrency:
+            assert busy is not None  # an aggregate always answers one row
+            if int(busy["n"]) >= concurrency or int(busy["mine"]) >= fair_share(concurrency, workers):
                 return None
             row = conn.execute(select_videos(_CLAIMABLE), {"backend": backend, "skip": list(skip)}).fetchone()
             if row is None:
@@ -122,6 +124,18 @@ class PostgresQueue:
         """See `queue.py`; 0 when no pause was ever recorded."""
         with self.transaction() as conn:
             return _paused_until(conn, backend)
+
+
+def _seen_worker(conn: Conn, backend: str, owner: str, lease_now: float, lease_seconds: float) -> int:
+    """Count `owner` among `backend`'s workers until its next call is due; how many are live."""
+    conn.execute(
+        "INSERT INTO queue_workers (backend, owner, seen_until) VALUES (%s, %s, %s)"
+        " ON CONFLICT (backend, owner) DO UPDATE SET seen_until = EXCLUDED.seen_until",
+        (backend, owner, lease_now + lease_seconds),
+    )
+    conn.execute("DELETE FROM queue_workers WHERE backend = %s AND seen_until <= %s", (backend, lease_now))
+    row = conn.execute("SELECT count(*) AS n FROM queue_workers WHERE backend = %s", (backend,)).fetchone()
+    return int(row["n"]) if row else 1
 
 
 def _paused_until(conn: Conn, backend: str) -> float:

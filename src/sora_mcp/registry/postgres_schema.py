@@ -6,10 +6,12 @@ file or batch item belongs to a record that exists (FOREIGN KEY). A record's lis
 their own tables (`video_files`, `batch_items`) or a typed array (`character_ids`), so every
 filter the tools use is an indexed query, not a scan of JSON.
 
-Beyond the records, three tables serve a fleet of servers sharing the registry:
+Beyond the records, these serve a fleet of servers sharing the registry:
 `idempotency_keys` (a billable call's key → the records it made: a retry returns them),
-`backend_pauses` (a 429's Retry-After, honoured by every process) and the lease columns of
-`videos` (which process is sending a direct-batch item, and until when its claim holds).
+`backend_pauses` (a 429's Retry-After, honoured by every process), `queue_workers` (who asked
+the batch queue for work lately: each gets its fair share of a backend's slots) and the lease
+columns of `videos` (which process is sending a direct-batch item, and until when its claim
+holds).
 
 The schema is created or migrated on open inside one transaction that holds an advisory lock,
 so concurrent openers run each step exactly once; a database written by a newer sora-mcp is
@@ -140,13 +142,21 @@ CREATE TABLE backend_pauses (
 # and the queue sends them in the order they were listed.
 _V1_TO_V2 = "ALTER TABLE videos ADD COLUMN queue_seq bigserial"
 
-# The records' fallback fields (the embedded store's schema v4): what was done instead when the
+# v3: the records' fallback fields (the embedded store's schema v4): what was done instead when the
 # backend lacked an endpoint, the source an extension is stitched onto here, and a character's
 # reference frame when the backend could not make the character.
 _V2_TO_V3 = """
 ALTER TABLE videos ADD COLUMN fallback text;
 ALTER TABLE videos ADD COLUMN stitch_onto text;
 ALTER TABLE characters ADD COLUMN reference text;
+-- The processes that asked the queue for work lately: each may hold its fair share of a
+-- backend's slots.
+CREATE TABLE queue_workers (
+    backend    text NOT NULL,
+    owner      text NOT NULL,
+    seen_until double precision NOT NULL,
+    PRIMARY KEY (backend, owner)
+);
 """
 
 # MIGRATIONS[n] turns a version-n database into a version n+1 one (SQL run in one transaction).

@@ -5,7 +5,10 @@ none sends one twice.
 - `claim_batch_item` takes the oldest 'pending' item of a direct batch still running on
   `backend`, unless `concurrency` items of that backend already have a live lease (fleet-wide)
   or a 429 pause holds: the item becomes 'submitting' with a lease for `owner` until
-  `lease_now + lease_seconds`.
+  `lease_now + lease_seconds`. Every call also counts `owner` among the backend's workers for
+  `lease_seconds`, and an owner already holding its `fair_share` of the slots is refused: the
+  process that queued a batch (whose workers wake first) cannot keep every slot while the
+  others, which only poll, find none free.
 - The owner renews its leases while its sends are in flight (`renew_leases`) and drops each one
   once the send's outcome is recorded (`release_lease`).
 - `expire_leases` settles the claims of owners that stopped renewing (a SIGKILL, a lost host):
@@ -20,7 +23,14 @@ other time is the store's clock.
 
 from __future__ import annotations
 
+import math
+
 INTERRUPTED_NOTE = (
     "The send of this item was interrupted (its process stopped before the answer was recorded); "
     "a job may exist. It is reconciled from the backend's job list, never resent."
 )
+
+
+def fair_share(concurrency: int, workers: int) -> int:
+    """The most slots one of `workers` live owners may hold of a backend's `concurrency`."""
+    return max(1, math.ceil(concurrency / max(1, workers)))
