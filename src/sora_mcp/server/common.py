@@ -38,15 +38,12 @@ WaitSeconds = Annotated[
     int,
     Field(
         ge=0,
-        description=f"Seconds to wait, with progress (0 = answer now; at most {DEFAULT_MAX_WAIT_SECONDS}); "
-        "still running: call again.",
+        description=f"Seconds to wait, with progress (at most {DEFAULT_MAX_WAIT_SECONDS}); still running: call again.",
     ),
 ]
-IdempotencyKey = Annotated[
-    str | None,
-    Field(description="Reused key: the first call's jobs, unbilled."),
-]
-VideoId = Annotated[str, Field(description="A video id from generate or list_videos, e.g. 'video_68d7…'.")]
+# Described once, in the server's instructions: tools/list has a character budget.
+IdempotencyKey = str | None
+VideoId = Annotated[str, Field(description="A video id from generate or list_videos.")]
 
 
 def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | CallToolResult]]:

@@ -54,4 +54,7 @@ Workflow:
    total at once; get_batch(batch_id, wait_seconds={wait}) follows every item (call again while
    still_running) and downloads results.
 6. list_videos / list_characters show everything made so far, across sessions, with lineage.
-Never call generate again just because a wait ended: that starts (and bills) a second job."""
+Never call generate again just because a wait ended: that starts (and bills) a second job.
+To retry a call whose answer you did not get, repeat it with the same idempotency_key (generate,
+extend, edit and batch take one, e.g. a UUID per request): it returns the first call's job(s)
+and sends nothing, on any server of this registry."""

@@ -114,7 +114,6 @@ class GenerateResult(OutputModel):
     estimated_seconds_each: float
     simulated: bool = Field(description="True on the built-in emulator (nothing billed).")
     errors: list[str] = Field(description="Jobs that could not be started; the others are unaffected.")
-    replayed: bool = Field(default=False, description="Key reused: nothing sent.")
     next_step: str
 
 

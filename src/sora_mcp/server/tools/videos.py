@@ -181,7 +181,6 @@ async def generate(
         estimated_seconds_each=studio.estimate_seconds(plan),
         simulated=studio.settings.is_emulator,
         errors=errors,
-        replayed=outcome.replayed,
         next_step=next_step,
     )
 
