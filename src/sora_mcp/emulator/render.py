@@ -52,13 +52,8 @@ from sora_mcp.emulator.canvas import (
     solid_planes,
     yuv_of,
 )
-from sora_mcp.media.video import (
-    check_even_size,
-    concat_videos,
-    render_spritesheet,
-    render_thumbnail,
-    write_h264,
-)
+from sora_mcp.media.pictures import render_spritesheet, render_thumbnail
+from sora_mcp.media.video import check_even_size, concat_videos, write_h264
 
 __all__ = [
     "Layout",

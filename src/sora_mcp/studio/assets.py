@@ -14,7 +14,8 @@ from pathlib import Path
 import anyio.to_thread
 
 from sora_mcp.media.images import sniff_image
-from sora_mcp.media.video import concat_videos, render_spritesheet, render_thumbnail
+from sora_mcp.media.pictures import render_spritesheet, render_thumbnail
+from sora_mcp.media.video import concat_videos
 
 EXPECTED_FORMAT = {"thumbnail": "webp", "spritesheet": "jpeg"}
 
