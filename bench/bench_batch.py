@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
@@ -65,7 +66,7 @@ async def main() -> None:
                 made = await client.call_tool("batch", {"requests": requests, "mode": "direct"})
                 assert made.structured_content, made
                 batch_id = made.structured_content["batch_id"]
-                state: dict = {"still_running": True}
+                state: dict[str, Any] = {"still_running": True}
                 while state["still_running"]:
                     got = await client.call_tool("get_batch", {"batch_id": batch_id, "wait_seconds": 40})
                     assert got.structured_content, got

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -35,7 +36,7 @@ _BLOCK = os.urandom(2**20)
 
 
 async def _content(request: Request) -> StreamingResponse:
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         for _ in range(SIZE // len(_BLOCK)):
             yield _BLOCK
 
@@ -82,7 +83,8 @@ def _run(side: str, base_url: str, folder: Path) -> dict[str, float]:
     if out.returncode:
         raise RuntimeError(f"{side} download failed:\n{out.stderr}")
     dest.unlink()
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:

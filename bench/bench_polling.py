@@ -55,11 +55,11 @@ async def main() -> None:
             async with Client(params) as client:
                 for i in range(jobs):
                     started = await client.call_tool("generate", {"prompt": f"a paper boat drifts, take {i}"})
-                    video_id = started.structured_content["videos"][0]["id"]  # type: ignore[index]
+                    video_id = started.structured_content["videos"][0]["id"]
                     status = "queued"
                     while status not in ("completed", "failed"):
                         got = await client.call_tool("get_video", {"video_id": video_id, "wait_seconds": 40})
-                        status = got.structured_content["video"]["status"]  # type: ignore[index]
+                        status = got.structured_content["video"]["status"]
                     ours.append(_follow(relay, video_id, home))
                     video = await sdk.videos.create_and_poll(
                         prompt=f"a paper boat drifts, sdk take {i}", model="sora-2"

@@ -45,7 +45,7 @@ async def round_trip(home: Path, calls: int) -> list[tuple[str, str]]:
         made = await sora.call_tool(
             "generate", {"prompt": "a lighthouse at dusk, slow dolly in", "wait_seconds": 40}
         )
-        video_id = made.structured_content["videos"][0]["id"]  # type: ignore[index]
+        video_id = made.structured_content["videos"][0]["id"]
         done = await sora.call_tool("get_video", {"video_id": video_id, "wait_seconds": 40})
         assert done.structured_content and done.structured_content["video"]["status"] == "completed", done
         a: list[float] = []

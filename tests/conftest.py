@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2
@@ -29,7 +29,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Clear every variable sora-mcp reads (the shell's settings must not leak into a test), then
     point SORA_MCP_HOME and SORA_MCP_OUTPUT_DIR at a temp folder."""
     for var in ENV_NAMES:

@@ -208,7 +208,7 @@ async def test_the_clients_declared_roots_are_allowed_input_folders(rig: Rig, tm
     (shared / "cat.png").write_bytes(png_bytes(64, 64))
 
     async def roots(_context: object) -> ListRootsResult:
-        return ListRootsResult(roots=[Root(uri=shared.resolve().as_uri(), name="shared")])  # type: ignore[arg-type]
+        return ListRootsResult(roots=[Root(uri=shared.resolve().as_uri(), name="shared")])
 
     image = str(shared / "cat.png")
     async with rig.client(client_args={"list_roots_callback": roots}) as client:

@@ -42,11 +42,11 @@ class User:
     async def __call__(self, _context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
         self.asked.append(params)
         content = {"start": self.start} if self.action == "accept" else None
-        return ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+        return ElicitResult(action=self.action, content=content)
 
     @property
     def messages(self) -> list[str]:
-        return [p.message for p in self.asked]  # type: ignore[union-attr]
+        return [p.message for p in self.asked]
 
 
 @pytest.fixture

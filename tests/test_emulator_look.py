@@ -19,7 +19,7 @@ from sora_mcp.clock import FakeClock
 from sora_mcp.emulator.cast import badge, character_kind
 from sora_mcp.emulator.render import RenderSpec, layout, render_video
 from sora_mcp.media.audio import read_samples
-from sora_mcp.media.video import concat_videos, decode_frames, frame_at, probe, write_h264
+from sora_mcp.media.video import concat_videos, decode_frames, frame_at, probe, to_image, write_h264
 
 W, H = 320, 180
 LONGEST_RENDER = catalog.estimate_render_seconds("sora-2-pro", 20) / 20
@@ -172,13 +172,14 @@ def test_every_label_and_badge_stays_inside_the_frame(width: int, height: int) -
     )
     for t in (0.0, 0.7, 1.3, 2.2, 3.1, 3.9):
         boxes = layout(spec, t)
+        assert boxes.banner is not None  # the spec has a note, so there is a banner
         for left, top, right, bottom in (
             boxes.mark,
             boxes.corner,
             boxes.caption,
             boxes.banner,
             *boxes.badges,
-        ):  # type: ignore[misc]
+        ):
             assert 0 <= left < right <= width and 0 <= top < bottom <= height, (t, boxes)
 
 
@@ -236,7 +237,7 @@ async def test_an_extension_goes_on_from_its_source_without_a_cut(
     path = tmp_path / "extended.mp4"
     path.write_bytes((await client.get(f"/videos/{extension['id']}/content")).content)
 
-    frames = [frame.to_image() for frame in decode_frames(path)]  # 4 fps in the test app
+    frames = [to_image(frame) for frame in decode_frames(path)]  # 4 fps in the test app
     seam = len(frames) // 2
     assert len(frames) == 32
     step_elsewhere = max(difference(frames[k], frames[k + 1]) for k in range(2, seam - 2))

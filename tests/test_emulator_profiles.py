@@ -100,7 +100,10 @@ async def test_litellm_characters_need_a_model_to_route_and_their_ids_work_in_a_
     async with emulator(tmp_path, "litellm", clock) as (client, _):
         video_id = await completed(client, clock)
         clip = (await client.get(f"/videos/{video_id}/content")).content
-        parts = [("name", (None, "Mochi", None)), ("video", ("mochi.mp4", clip, "video/mp4"))]
+        parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
+            ("name", (None, "Mochi", None)),
+            ("video", ("mochi.mp4", clip, "video/mp4")),
+        ]
         assert (await client.post("/videos/characters", files=parts)).status_code == 500
         routed = [*parts, ("target_model_names", (None, "sora-2", None))]
         made = await client.post("/videos/characters", files=routed)

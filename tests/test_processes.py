@@ -30,10 +30,10 @@ def _stdio(tmp_path: Path, speed: float = 400) -> StdioServerParameters:
 
 
 async def test_stdio_server_generates_follows_with_progress_and_remembers(tmp_path: Path) -> None:
-    progress: list[float] = []
+    seen: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     with anyio.fail_after(60):
         # Speed 16: a 4 s sora-2 clip takes about 2 s, long enough to see progress arrive.
@@ -50,7 +50,7 @@ async def test_stdio_server_generates_follows_with_progress_and_remembers(tmp_pa
                 )
             )
         assert done["video"]["status"] == "completed"
-        assert progress and progress[-1] == 100
+        assert seen and seen[-1] == 100
         info = probe(Path(done["video"]["files"]["video"]))
         assert (info.width, info.height, round(info.seconds, 2), info.frames) == (1280, 720, 4.0, 96)
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -262,7 +263,7 @@ def test_a_fifo_or_a_link_out_named_as_an_input_file_is_refused_at_once(tmp_path
     # Found by the property above: a JSONL path naming a FIFO hung the batch tool for ever.
     with served(tmp_path) as server:
         for name in ("pipe.jsonl", "pipe.png", "pipe.mp4", "zero-link.png", "passwd-link.png"):
-            calls = {
+            calls: dict[str, dict[str, Any]] = {
                 "generate": {"prompt": "a kite", "image": name},
                 "batch": {"jsonl_path": name},
                 "create_character": {"name": "Moss", "clip_path": name},

@@ -31,10 +31,10 @@ async def test_generate_wait_download_and_a_new_server_remembers(rig: Rig, tmp_p
         assert video["status"] in ("queued", "in_progress")
         video_id = video["id"]
 
-        progress: list[tuple[float, float | None, str | None]] = []
+        seen: list[tuple[float, float | None, str | None]] = []
 
-        async def on_progress(value: float, total: float | None, message: str | None) -> None:
-            progress.append((value, total, message))
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((progress, total, message))
 
         done = structured(
             await client.call_tool(
@@ -43,9 +43,9 @@ async def test_generate_wait_download_and_a_new_server_remembers(rig: Rig, tmp_p
         )
     assert done["still_running"] is False
     assert done["video"]["status"] == "completed"
-    assert len(progress) >= 2
-    assert progress[-1][0] == 100
-    assert all(b[0] >= a[0] for a, b in itertools.pairwise(progress))
+    assert len(seen) >= 2
+    assert seen[-1][0] == 100
+    assert all(b[0] >= a[0] for a, b in itertools.pairwise(seen))
 
     path = Path(done["video"]["files"]["video"])
     assert path.is_absolute() and path.parent == tmp_path / "out"

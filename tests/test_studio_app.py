@@ -68,7 +68,8 @@ async def test_get_video_and_list_videos_open_the_studio_view_and_the_media_tool
         tools = {t.name: t for t in (await client.list_tools()).tools}
         capabilities = client.session.server_capabilities
     for name in ("get_video", "list_videos"):
-        assert tools[name].meta is not None and tools[name].meta["ui"] == {"resourceUri": STUDIO_URI}
+        meta = tools[name].meta
+        assert meta is not None and meta["ui"] == {"resourceUri": STUDIO_URI}
     media = tools["studio_media"]
     assert media.meta is not None and media.meta["ui"] == {"resourceUri": STUDIO_URI, "visibility": ["app"]}
     assert media.annotations is not None and media.annotations.read_only_hint is True
@@ -101,7 +102,8 @@ async def test_studio_media_hands_the_app_the_downloaded_files_in_chunks(rig: Ri
         video = await _completed(client, seconds=20)
         file_bytes = Path(video["files"]["video"]).read_bytes()
         assert len(file_bytes) > CHUNK_BYTES  # a 20 s clip needs more than one chunk
-        received, offset, meta = b"", 0, {"done": False}
+        received, offset = b"", 0
+        meta: dict[str, Any] = {"done": False}
         while not meta["done"]:
             meta, chunk = await _media(client, video["id"], "video", offset)
             assert meta["offset"] == offset and meta["length"] == len(chunk) <= CHUNK_BYTES

@@ -27,7 +27,7 @@ async def test_a_cancelled_wait_stops_polling_but_not_the_job(rig: Rig) -> None:
         with anyio.CancelScope() as scope:
 
             async def cancel_on_first_progress(
-                value: float, total: float | None, message: str | None
+                progress: float, total: float | None, message: str | None
             ) -> None:
                 scope.cancel()
 
