@@ -45,9 +45,9 @@ def _billable(method: str, path: str) -> bool:
 
 
 @contextmanager
-def relay(upstream: str, faults: Faults | None = None) -> Iterator[tuple[str, Counts]]:
+def relay(upstream: str, given: Faults | None = None) -> Iterator[tuple[str, Counts]]:
     """Serve the relay on a free loopback port: (its base URL, its live counts)."""
-    faults = faults or Faults()
+    faults = given or Faults()
     counts = Counts()
     lock = threading.Lock()
     rng = random.Random(faults.seed)

@@ -27,7 +27,12 @@ from sora_mcp.registry.postgres import PostgresRegistry
 
 pytestmark = pytest.mark.anyio
 
-CLIP = {"prompt": "a paper boat on a rain gutter", "model": "sora-2", "seconds": 4, "size": "720x1280"}
+CLIP: dict[str, Any] = {
+    "prompt": "a paper boat on a rain gutter",
+    "model": "sora-2",
+    "seconds": 4,
+    "size": "720x1280",
+}
 CLIP_COST = 0.40  # sora-2, 4 s
 API_KEY = "sk-fleet-test"
 
@@ -90,6 +95,7 @@ def _replicas(
         for n in range(count):
             env = child_env(
                 tmp_path / f"host{n}",
+                400,
                 SORA_MCP_REGISTRY_URL=postgres_url,
                 SORA_MCP_BACKEND="remote",
                 OPENAI_BASE_URL=backend,
@@ -168,7 +174,7 @@ async def test_eight_concurrent_generates_on_four_servers_never_spend_past_a_bud
     assert refused == ["daily_limit"] * 5
     with PostgresRegistry.open(postgres_url) as registry:
         spent = sum(r.estimated_cost_usd for r in registry.videos_since(0))
-        assert sorted(r.id for r in registry.videos_since(0)) == sorted(j["id"] for j in jobs)
+        assert sorted(r.id or "" for r in registry.videos_since(0)) == sorted(j["id"] for j in jobs)
     assert spent <= 3 * CLIP_COST + 1e-9
 
 
@@ -261,10 +267,13 @@ async def test_a_direct_batch_across_three_replicas_completes_once_each_when_the
         with _replicas(tmp_path, postgres_url, 3, relayed, **lease) as replicas, anyio.fail_after(300):
             started = structured(await _call(replicas[0].url, "batch", {"requests": items, "mode": "direct"}))
             senders: set[str] = set()
+
             # Meanwhile, note which replicas hold leases: the fleet shares the batch.
-            wait_until(
-                lambda: bool(senders.update(_leases(postgres_url))) or counts.creates >= 20, 120, "20 sends"
-            )
+            def twenty_sent() -> bool:
+                senders.update(_leases(postgres_url))
+                return counts.creates >= 20
+
+            wait_until(twenty_sent, 120, "20 sends")
             busiest = _busiest(postgres_url, replicas)
             busiest.proc.kill()  # SIGKILL: no cleanup; its leases simply stop being renewed
             busiest.proc.wait(timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from sora_mcp.registry.transfer import export_lines, import_lines
 
 
 def _fill(registry: Registry) -> None:
-    base = {"backend": "emulator", "model": "sora-2", "size": "720x1280", "seconds": 4}
+    base: dict[str, Any] = {"backend": "emulator", "model": "sora-2", "size": "720x1280", "seconds": 4}
     registry.record_intent(
         VideoRecord(
             local_id="v1", prompt="a lighthouse, ß and 灯台", created_at=10.5, updated_at=11.25, **base
