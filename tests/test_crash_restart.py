@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp import Client
 from starlette.applications import Starlette
 
 from helpers import Rig, StalledClock, structured
@@ -32,6 +33,7 @@ from sora_mcp.emulator.store import EmulatorStore
 from sora_mcp.media.video import probe
 from sora_mcp.registry.records import VideoRecord, VideoStatus
 from sora_mcp.registry.store import Registry
+from sora_mcp.server.app import build_server
 from sora_mcp.studio.reconcile import STALE_SUBMITTING_SECONDS
 from sora_mcp.studio.resume import Resumer
 from sora_mcp.studio.studio import ClipPlan, Studio, plan_clip
@@ -234,6 +236,50 @@ async def test_a_server_looks_for_lost_requests_before_it_takes_its_first_call(r
     async with rig.client() as client:
         listed = structured(await client.call_tool("list_videos", {}))
     (video,) = listed["videos"]
+    assert (video["local_id"], video["id"]) == (lost.local_id, job_id)
+    assert posts(rig) == 0
+
+
+class HeldListing(httpx2.AsyncBaseTransport):
+    """Holds the backend's video listing (how lost requests are looked for) until released."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.listing = anyio.Event()
+        self.release = anyio.Event()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and request.url.path.rstrip("/").endswith("/videos"):
+            self.listing.set()
+            await self.release.wait()
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.anyio
+async def test_a_server_lists_its_tools_while_it_looks_for_lost_requests_and_holds_calls_until_done(
+    rig: Rig,
+) -> None:
+    job_id = await job_on_backend(rig.app, "a lantern drifts down a canal")
+    with Registry.open(rig.root / "home" / "registry", now=rig.clock.now) as registry:
+        lost = lost_request(registry, "a lantern drifts down a canal", status="unknown", at=rig.clock.now())
+    held = HeldListing(rig.transport)
+    server = build_server(Settings.from_env(backend="emulator"), clock=rig.clock, transport=held)
+    answers: list[dict[str, Any]] = []
+    with anyio.fail_after(20):
+        async with Client(server) as client:
+            await held.listing.wait()  # the resumer is looking, and stays stuck there
+            listed = await client.list_tools()
+
+            async def list_videos() -> None:
+                answers.append(structured(await client.call_tool("list_videos", {})))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(list_videos)
+                await anyio.wait_all_tasks_blocked()
+                assert answers == []  # a tool call waits for the look
+                held.release.set()
+    assert "list_videos" in {tool.name for tool in listed.tools}
+    (video,) = answers[0]["videos"]
     assert (video["local_id"], video["id"]) == (lost.local_id, job_id)
     assert posts(rig) == 0
 

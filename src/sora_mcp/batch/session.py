@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import httpx2
@@ -37,6 +37,9 @@ class Session:
     studio: Studio
     batches: Batches
     """Batch planning and following; its runner sends direct-mode items in the background."""
+    started: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the batch runner runs and the resumer has looked for lost requests (see
+    `open_session`'s `in_background`)."""
 
 
 @asynccontextmanager
@@ -50,12 +53,16 @@ async def open_session(
     batch_concurrency: int = DEFAULT_CONCURRENCY,
     resume: bool = True,
     run_batches: bool = True,
+    in_background: bool = False,
 ) -> AsyncIterator[Session]:
     """Open the registry and the backend; `transport` replaces the HTTP transport (tests), and
     `profile` the one `settings.profile` names. `resume` starts the `Resumer`, which finishes
     what an earlier process left running, and `run_batches` the batch runner, which also sends
     the queued items of earlier direct batches: the server wants both; a one-shot command only
-    what it does (`sora-mcp batch` the runner, the others neither)."""
+    what it does (`sora-mcp batch` the runner, the others neither). With `in_background` the
+    session is handed over at once and they start behind it (`Session.started` says when): the
+    server answers `initialize` and `tools/list` without waiting for them, and holds its tool
+    calls until they have."""
     clock = clock or SystemClock()
     profile = profile or PROFILES[settings.profile]
     registry = open_registry(settings, now=clock.now)
@@ -99,7 +106,9 @@ async def open_session(
             # for lost jobs before the first call is taken, then follows and downloads what an
             # earlier process left running, and ends.
             try:
-                async with anyio.create_task_group() as background:
+                session = Session(settings=settings, studio=studio, batches=batches)
+
+                async def start_background() -> None:
                     if run_batches:
                         await background.start(batches.runner.run)
                     if resume:
@@ -107,8 +116,15 @@ async def open_session(
                         await background.start(resumer.run)
                         # Lost requests are looked for whenever there is news, without being asked.
                         background.start_soon(resumer.watch)
+                    session.started.set()
+
+                async with anyio.create_task_group() as background:
+                    if in_background:
+                        background.start_soon(start_background)
+                    else:
+                        await start_background()
                     try:
-                        yield Session(settings=settings, studio=studio, batches=batches)
+                        yield session
                     finally:
                         background.cancel_scope.cancel()
             except BaseExceptionGroup as group:

@@ -77,9 +77,21 @@ def _lifespan(
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        # The runner and the resumer start behind the session: `initialize` and `tools/list` are
+        # answered at once, tool calls wait for them (protocol.py).
         async with open_session(
-            settings, clock=clock, transport=transport, profile=profile, batch_concurrency=batch_concurrency
+            settings,
+            clock=clock,
+            transport=transport,
+            profile=profile,
+            batch_concurrency=batch_concurrency,
+            in_background=True,
         ) as session:
-            yield AppState(studio=session.studio, settings=settings, batches=session.batches)
+            yield AppState(
+                studio=session.studio,
+                settings=settings,
+                batches=session.batches,
+                started=session.started,
+            )
 
     return lifespan

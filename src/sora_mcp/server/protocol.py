@@ -59,6 +59,10 @@ class SoraMCPServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if context is not None:
+            # The session's start-up pass runs behind `initialize` and `tools/list`; a call
+            # waits for it, so its answer already shows the lost requests it found.
+            await context.request_context.lifespan_context.started.wait()
         allowed = await self._arguments_of(name)
         if allowed is None:
             known = ", ".join(tool.name for tool in await self.list_tools())

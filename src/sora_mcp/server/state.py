@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
+
 from sora_mcp.batch.service import Batches
 from sora_mcp.config import Settings
 from sora_mcp.server.confirm import Confirmations
@@ -21,3 +23,11 @@ class AppState:
     """Batch planning and following; its runner sends direct-mode items in the background."""
     confirmations: Confirmations = field(default_factory=Confirmations)
     """Open confirmation tokens of billable calls (clients without elicitation)."""
+    started: anyio.Event = field(default_factory=lambda: _set(anyio.Event()))
+    """Set once the session's start-up pass is done (the batch runner runs, lost requests were
+    looked for); tool calls wait for it, `initialize` and the listings do not."""
+
+
+def _set(event: anyio.Event) -> anyio.Event:
+    event.set()
+    return event
