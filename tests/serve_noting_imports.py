@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-WATCHED = ("av", "PIL", "numpy", "sora_mcp.emulator.app")
+# The media libraries, the emulator, and the people's commands (`serve` never runs them).
+WATCHED = ("av", "PIL", "numpy", "sora_mcp.emulator.app", "sora_mcp.cli.people")
 
 
 def _note_imports(log_path: str) -> None:

@@ -49,4 +49,4 @@ async def test_a_fresh_server_lists_its_tools_before_loading_media_code_and_load
     assert loaded_at_start == set()
     assert done["video"]["status"] == "completed"
     assert Path(done["video"]["files"]["video"]).stat().st_size > 0
-    assert loaded_after_use == {"av", "PIL", "numpy", "sora_mcp.emulator.app"}
+    assert loaded_after_use == {"av", "PIL", "numpy", "sora_mcp.emulator.app"}  # not the CLI's commands

@@ -17,7 +17,11 @@ from sora_mcp.errors import ConfigError, SoraError
 log = logging.getLogger("sora_mcp")
 
 
-def _parser() -> argparse.ArgumentParser:
+_OWN_COMMANDS = ("serve", "emulator", "demo")
+
+
+def _parser(everything: bool = True) -> argparse.ArgumentParser:
+    """The command line; without `everything`, only `serve`, `emulator` and `demo`."""
     parser = argparse.ArgumentParser(
         prog="sora-mcp",
         description="MCP server for video generation on the OpenAI Videos (Sora 2) API format. "
@@ -58,16 +62,27 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the configured remote backend instead of the emulator (BILLED)",
     )
-    from sora_mcp.cli import doctor, people, registry
+    if everything:
+        from sora_mcp.cli import doctor, people, registry
 
-    people.add_commands(sub)
-    doctor.add_command(sub)
-    registry.add_commands(sub)
+        people.add_commands(sub)
+        doctor.add_command(sub)
+        registry.add_commands(sub)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command `argv` names (the first word not an option: no global option takes a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The people's commands import their output and progress bars (rich) and the CLI's own
+    # modules; `sora-mcp serve` is started by every MCP client session and should not pay for
+    # them (tools/list sooner). Help with no command still lists every command.
+    lean = not argv or _command_of(argv) in _OWN_COMMANDS
+    args = _parser(everything=not lean).parse_args(argv)
     # stdout belongs to JSON-RPC on stdio: every log line goes to stderr.
     logging.basicConfig(
         stream=sys.stderr,
