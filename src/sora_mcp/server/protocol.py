@@ -59,10 +59,11 @@ class SoraMCPServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        if context is not None:
+        started = context.request_context.lifespan_context.started if context is not None else None
+        if started is not None and not started.is_set():  # (no checkpoint once it is)
             # The session's start-up pass runs behind `initialize` and `tools/list`; a call
             # waits for it, so its answer already shows the lost requests it found.
-            await context.request_context.lifespan_context.started.wait()
+            await started.wait()
         allowed = await self._arguments_of(name)
         if allowed is None:
             known = ", ".join(tool.name for tool in await self.list_tools())
