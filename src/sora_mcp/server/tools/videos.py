@@ -8,6 +8,7 @@ them in `common.tool_errors`, so domain errors (`SoraError`) become tool errors 
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -337,7 +338,11 @@ def _with_media(
     """The structured result plus resource links to local files and, with `preview`, a small
     inline thumbnail, for hosts that show media but ignore structured content. The thumbnail is
     sent only when it helps (first completion, or asked for): it costs context on every call."""
-    blocks: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json(indent=2))]
+    structured = result.model_dump(mode="json")
+    # Compact JSON from the same dump: the text copy is for hosts that ignore structured content,
+    # and indentation would only add tokens (and a second serialization) to every answer.
+    text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+    blocks: list[ContentBlock] = [TextContent(type="text", text=text)]
     for variant, path_text in record.files.items():
         if only is not None and variant not in only:
             continue
@@ -361,7 +366,7 @@ def _with_media(
             blocks.append(
                 ImageContent(type="image", data=base64.b64encode(raw).decode(), mime_type="image/webp")
             )
-    return CallToolResult(content=blocks, structured_content=result.model_dump(mode="json"))
+    return CallToolResult(content=blocks, structured_content=structured)
 
 
 _MIME = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
