@@ -1,5 +1,5 @@
 """A counting, fault-injecting HTTP relay between real sora-mcp processes and the backend: it
-counts every billable `POST …/videos` it receives, and can delay it, drop its answer after the
+counts every request (and every billable `POST …/videos` apart), and can delay a billable one, drop its answer after the
 backend processed it (the connection is closed with no reply) or answer 5xx without forwarding.
 """
 
@@ -38,6 +38,8 @@ class Counts:
     dropped: int = 0
     server_errors: int = 0
     prompts: Counter[str] = field(default_factory=Counter)
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Every request forwarded or answered: (method, path with its query)."""
 
 
 def _billable(method: str, path: str) -> bool:
@@ -66,6 +68,8 @@ def relay(upstream: str, given: Faults | None = None) -> Iterator[tuple[str, Cou
             body = self.rfile.read(length) if length else b""
             path = self.path
             fate = "forward"
+            with lock:
+                counts.requests[(self.command, path)] += 1
             if _billable(self.command, path.split("?")[0]):
                 with lock:
                     counts.creates += 1

@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -24,6 +25,7 @@ from fleet_relay import Faults, relay
 from helpers import error_code, structured
 from procs import child_env, free_port, wait_until
 from sora_mcp.registry.postgres import PostgresRegistry
+from sora_mcp.registry.records import VideoRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -78,10 +80,10 @@ def _process(
 
 
 @contextmanager
-def _emulator(tmp_path: Path) -> Iterator[str]:
+def _emulator(tmp_path: Path, speed: float = 400) -> Iterator[str]:
     """The standalone emulator: the one backend of the fleet; yields its base URL."""
     env = child_env(tmp_path / "emulator")
-    with _process(["emulator", "--speed", "400"], env, tmp_path / "emulator.log") as (port, _proc):
+    with _process(["emulator", "--speed", str(speed)], env, tmp_path / "emulator.log") as (port, _proc):
         yield f"http://127.0.0.1:{port}/v1"
 
 
@@ -100,9 +102,8 @@ def _replicas(
                 SORA_MCP_BACKEND="remote",
                 OPENAI_BASE_URL=backend,
                 OPENAI_API_KEY=API_KEY,
-                # Spending is guarded by the budget here; asking the user is another test's subject.
-                SORA_MCP_CONFIRM_ABOVE_USD="off",
-                **extra,
+                # Spending is guarded by the budget here; asking the user is a test of its own.
+                **({"SORA_MCP_CONFIRM_ABOVE_USD": "off"} | extra),
             )
             args = ["serve", "--transport", "http"]
             port, proc = stack.enter_context(_process(args, env, tmp_path / f"server{n}.log"))
@@ -290,3 +291,82 @@ async def test_a_direct_batch_across_three_replicas_completes_once_each_when_the
     assert sorted(j["prompt"] for j in jobs) == sorted(i["prompt"] for i in items)
     assert sorted(item["video_id"] for item in done["items"].values()) == sorted(j["id"] for j in jobs)
     assert len(senders) >= 2  # more than one replica sent items
+
+
+def _start_job(backend: str, prompt: str) -> dict[str, Any]:
+    """A job started straight on the backend, as by a server that died before recording more."""
+    with httpx2.Client(base_url=backend, timeout=30, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        answer = http.post("/videos", json={**CLIP, "prompt": prompt, "seconds": "4"})
+        answer.raise_for_status()
+        job: dict[str, Any] = answer.json()
+    return job
+
+
+def _left_running(postgres_url: str, backend_label: str, jobs: list[dict[str, Any]], lost: int) -> list[str]:
+    """The registry as dead servers left it: jobs recorded with their ids, and the last `lost`
+    ones without (their answers never came back). Returns the local ids."""
+    local_ids = []
+    with PostgresRegistry.open(postgres_url) as registry:
+        for n, job in enumerate(jobs):
+            at = float(job["created_at"])
+            answered = n < len(jobs) - lost
+            intent = VideoRecord(
+                local_id=f"left-{n}",
+                backend=backend_label,
+                model=str(CLIP["model"]),
+                prompt=job["prompt"],
+                size=str(CLIP["size"]),
+                seconds=4,
+                status="submitting" if answered else "unknown",
+                created_at=at,
+                updated_at=at,
+                estimated_cost_usd=CLIP_COST,
+            )
+            registry.record_intent(intent)
+            if answered:
+                registry.record_submitted(
+                    intent.local_id,
+                    video_id=job["id"],
+                    status=job["status"],
+                    progress=0,
+                    remote_created_at=job["created_at"],
+                )
+            local_ids.append(intent.local_id)
+    return local_ids
+
+
+def _all_downloaded(postgres_url: str, local_ids: list[str]) -> bool:
+    with PostgresRegistry.open(postgres_url) as registry:
+        records = [registry.get_video(local_id) for local_id in local_ids]
+    return all(
+        r is not None and r.status == "completed" and Path(r.files.get("video", "")).is_file()
+        for r in records
+    )
+
+
+async def test_every_replica_resumes_and_each_video_left_running_is_followed_and_downloaded_by_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with _emulator(tmp_path, speed=2) as backend, relay(backend) as (relayed, counts):
+        jobs = [_start_job(backend, f"lantern {n} drifts downriver") for n in range(8)]
+        local_ids = _left_running(postgres_url, urlsplit(relayed).netloc, jobs, lost=2)
+        with _replicas(tmp_path, postgres_url, 3, relayed):  # each resumes what it finds at start
+            wait_until(lambda: _all_downloaded(postgres_url, local_ids), 240, "every video downloaded")
+    with PostgresRegistry.open(postgres_url) as registry:
+        records = [registry.get_video(local_id) for local_id in local_ids]
+
+    assert [r.id for r in records if r is not None] == [job["id"] for job in jobs]  # lost ones found
+    fetched = Counter(
+        path.split("/videos/")[1].split("/")[0]
+        for (method, path), n in counts.requests.items()
+        for _ in range(n)
+        if method == "GET" and "/content" in path and "variant=video" in path
+    )
+    assert fetched == {job["id"]: 1 for job in jobs}  # each MP4 fetched once, fleet-wide
+    homes = Counter(
+        next(n for n in range(3) if Path(r.files["video"]).is_relative_to(tmp_path / f"host{n}"))
+        for r in records
+        if r is not None
+    )
+    assert len(homes) >= 2  # the work was shared: more than one replica followed videos
+    assert counts.creates == 0  # nothing was sent again

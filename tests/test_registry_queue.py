@@ -129,3 +129,24 @@ def test_an_owner_holds_only_its_fair_share_of_the_slots_while_others_ask_for_wo
     store.expire_leases(lease_now=later, stale_before=0.0)
     claimed = [_claim(store, "host-a", now=later, concurrency=4) for _ in range(4)]
     assert all(claimed) and _claim(store, "host-a", now=later, concurrency=4) is None
+
+
+def test_background_work_is_claimed_by_one_owner_until_it_is_released_or_its_claim_lapses(
+    store: Registry,
+) -> None:
+    def claim(owner: str, now: float) -> bool:
+        return store.claim_work("follow:v1", owner=owner, lease_now=now, lease_seconds=30.0)
+
+    first, rival, again = claim("host-a", 50.0), claim("host-b", 60.0), claim("host-a", 70.0)
+    assert (first, rival, again) == (True, False, True)  # the holder may claim again (re-entrant)
+
+    assert store.renew_work("host-a", 130.0) == 1 and store.renew_work("host-b", 130.0) == 0
+    assert not claim("host-b", 110.0)  # renewed until 130: still held
+    assert claim("host-b", 130.0)  # lapsed (its process stopped renewing): taken over
+    assert not claim("host-a", 140.0)
+
+    store.release_work("follow:v1", "host-a")  # not the holder's: no effect
+    assert not claim("host-a", 141.0)
+    store.release_work("follow:v1", "host-b")
+    assert claim("host-a", 142.0)
+    assert store.claim_work("follow:v2", owner="host-b", lease_now=142.0, lease_seconds=30.0)  # by name

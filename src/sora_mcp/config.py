@@ -276,8 +276,9 @@ VARIABLES: tuple[EnvVar, ...] = (
            meaning="a shared PostgreSQL registry (needs `sora-mcp[postgres]`) for a team's replicas; "
            "see \"Running for a team\""),
     EnvVar("SORA_MCP_BATCH_LEASE_SECONDS", "batch_lease_seconds", POSITIVE, default=30.0,
-           meaning="how long a server's claim on a direct-batch item holds without its heartbeat; after "
-           "that, another server settles the item (reconciled, never resent)"),
+           meaning="how long a server's claim holds without its heartbeat — on a direct-batch item (after "
+           "that, another server settles it: reconciled, never resent) or on following a job left "
+           "running (another server takes it over)"),
 )  # fmt: skip
 """Every variable sora-mcp reads, in the order the README lists them."""
 

@@ -119,6 +119,7 @@ async def open_session(
                     session.started.set()
 
                 async with anyio.create_task_group() as background:
+                    background.start_soon(studio.claims.heartbeat)  # the fleet's claims held here
                     if in_background:
                         background.start_soon(start_background)
                     else:

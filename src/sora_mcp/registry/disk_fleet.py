@@ -4,7 +4,8 @@ them instead of sending again) and the shared queue of direct-batch items (`queu
 step one diskcache write transaction. `Registry` gets these from `DiskFleet`.
 
 Keys: "idem:<key>" → {"tool", "created_at", "local_ids"}, "idemof:<local_id>" → its key,
-"queue:leases" → {local_id: {"owner", "until", "backend"}}, "pause:<backend>" → epoch seconds.
+"queue:leases" → {local_id: {"owner", "until", "backend"}}, "pause:<backend>" → epoch seconds,
+"queue:workers:<backend>" → {owner: until}, "claim:<work>" → {"owner", "until"}.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sora_mcp.registry.records import BatchRecord, VideoRecord
 from sora_mcp.registry.rows import Rows
 
 _KEY, _KEY_OF = "idem:", "idemof:"
-_LEASES, _PAUSE, _WORKERS = "queue:leases", "pause:", "queue:workers:"
+_LEASES, _PAUSE, _WORKERS, _CLAIM = "queue:leases", "pause:", "queue:workers:", "claim:"
 
 
 class DiskFleet(Rows):
@@ -182,6 +183,37 @@ class DiskFleet(Rows):
     def _paused_until(self, backend: str) -> float:
         raw = self._cache.get(_PAUSE + backend)
         return float(loads(raw, _PAUSE + backend)) if raw is not None else 0.0
+
+    # ---------------------------------------------------------------- claims on background work
+
+    def claim_work(self, key: str, *, owner: str, lease_now: float, lease_seconds: float) -> bool:
+        """See `queue.py`."""
+        with self._transaction():
+            raw = self._cache.get(_CLAIM + key)
+            held = loads(raw, _CLAIM + key) if raw is not None else None
+            if held is not None and held["owner"] != owner and held["until"] > lease_now:
+                return False
+            self._cache.set(_CLAIM + key, json.dumps({"owner": owner, "until": lease_now + lease_seconds}))
+        return True
+
+    def renew_work(self, owner: str, until: float) -> int:
+        """See `queue.py`."""
+        renewed = 0
+        with self._transaction():
+            for key in index.keys_with_prefix(self._cache, _CLAIM):
+                raw = self._cache.get(key)
+                held = loads(raw, key) if raw is not None else None
+                if held is not None and held["owner"] == owner:
+                    self._cache.set(key, json.dumps({"owner": owner, "until": until}))
+                    renewed += 1
+        return renewed
+
+    def release_work(self, key: str, owner: str) -> None:
+        """See `queue.py`."""
+        with self._transaction():
+            raw = self._cache.get(_CLAIM + key)
+            if raw is not None and loads(raw, _CLAIM + key)["owner"] == owner:
+                self._cache.delete(_CLAIM + key)
 
     def _leases(self) -> dict[str, dict[str, Any]]:
         raw = self._cache.get(_LEASES)

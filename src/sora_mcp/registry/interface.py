@@ -94,6 +94,16 @@ class RegistryStore(Protocol):
 
     def paused_until(self, backend: str) -> float: ...
 
+    # claims on background work (see queue.py): one process of the fleet does each piece
+    def claim_work(self, key: str, *, owner: str, lease_now: float, lease_seconds: float) -> bool:
+        """Take, or keep, the claim on the work named `key` for `owner` until `lease_now +
+        lease_seconds`; False while another owner's claim is live."""
+        ...
+
+    def renew_work(self, owner: str, until: float) -> int: ...
+
+    def release_work(self, key: str, owner: str) -> None: ...
+
     def record_submitted(
         self, local_id: str, *, video_id: str, status: str, progress: int, remote_created_at: int | None
     ) -> VideoRecord:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
-from sora_mcp.registry.postgres_fleet import PostgresQueue, bind_key, keyed, unbind_key
+from sora_mcp.registry.postgres_fleet import PostgresClaims, PostgresQueue, bind_key, keyed, unbind_key
 from sora_mcp.registry.postgres_rows import (
     Conn,
     batch_from_row,
@@ -71,7 +71,7 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
-class PostgresRegistry(PostgresQueue):
+class PostgresRegistry(PostgresQueue, PostgresClaims):
     """Records of videos, characters and batches in a PostgreSQL database (see module doc)."""
 
     def __init__(self, pool: psycopg_pool.ConnectionPool[Conn], url: str, now: Callable[[], float]) -> None:

@@ -126,6 +126,37 @@ class PostgresQueue:
             return _paused_until(conn, backend)
 
 
+_CLAIM_WORK = (
+    "INSERT INTO work_claims (key, owner, until) VALUES (%(key)s, %(owner)s, %(until)s)"
+    " ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until"
+    " WHERE work_claims.owner = EXCLUDED.owner OR work_claims.until <= %(now)s"
+    " RETURNING key"
+)
+
+
+class PostgresClaims:
+    """Claims on background work (`queue.py`): one statement each, the row's lock deciding."""
+
+    def transaction(self) -> AbstractContextManager[Conn]:
+        raise NotImplementedError  # PostgresRegistry.transaction
+
+    def claim_work(self, key: str, *, owner: str, lease_now: float, lease_seconds: float) -> bool:
+        """See `queue.py`."""
+        params = {"key": key, "owner": owner, "until": lease_now + lease_seconds, "now": lease_now}
+        with self.transaction() as conn:
+            return conn.execute(_CLAIM_WORK, params).fetchone() is not None
+
+    def renew_work(self, owner: str, until: float) -> int:
+        """See `queue.py`."""
+        with self.transaction() as conn:
+            return conn.execute("UPDATE work_claims SET until = %s WHERE owner = %s", (until, owner)).rowcount
+
+    def release_work(self, key: str, owner: str) -> None:
+        """See `queue.py`."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM work_claims WHERE key = %s AND owner = %s", (key, owner))
+
+
 def _seen_worker(conn: Conn, backend: str, owner: str, lease_now: float, lease_seconds: float) -> int:
     """Count `owner` among `backend`'s workers until its next call is due; how many are live."""
     conn.execute(

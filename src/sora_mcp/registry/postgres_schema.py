@@ -9,7 +9,8 @@ filter the tools use is an indexed query, not a scan of JSON.
 Beyond the records, these serve a fleet of servers sharing the registry:
 `idempotency_keys` (a billable call's key → the records it made: a retry returns them),
 `backend_pauses` (a 429's Retry-After, honoured by every process), `queue_workers` (who asked
-the batch queue for work lately: each gets its fair share of a backend's slots) and the lease
+the batch queue for work lately: each gets its fair share of a backend's slots), `work_claims`
+(background work one process does at a time: following a job, looking for a lost one) and the lease
 columns of `videos` (which process is sending a direct-batch item, and until when its claim
 holds).
 
@@ -157,6 +158,14 @@ CREATE TABLE queue_workers (
     seen_until double precision NOT NULL,
     PRIMARY KEY (backend, owner)
 );
+-- Background work one process of the fleet does at a time (following a job, looking for a
+-- lost one): who claimed it, and until when the claim holds without a heartbeat.
+CREATE TABLE work_claims (
+    key   text PRIMARY KEY,
+    owner text NOT NULL,
+    until double precision NOT NULL
+);
+CREATE INDEX work_claims_owner ON work_claims (owner);
 """
 
 # MIGRATIONS[n] turns a version-n database into a version n+1 one (SQL run in one transaction).

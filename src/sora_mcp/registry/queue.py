@@ -17,6 +17,12 @@ none sends one twice.
   without any lease that were last touched before `stale_before`.
 - `pause_backend` records a 429's Retry-After for every process; `paused_until` reads it.
 
+Background work that is not a batch item — following a job to its end and downloading it,
+looking for the job of a lost request — is claimed the same way, by name (`claim_work`, e.g.
+"follow:<local_id>"): one process of the fleet does it while its claim is renewed
+(`renew_work`); when it drops the work (`release_work`) or dies (its claim lapses), another may
+take it.
+
 Lease times come from the wall clock (`lease_now`), the same on every host of a fleet; every
 other time is the store's clock.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import anyio
@@ -19,6 +20,7 @@ from sora_mcp.clock import Clock
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.records import VideoRecord
 from sora_mcp.registry.store import Registry
+from sora_mcp.studio.claims import FleetClaims
 from sora_mcp.studio.inflight import InFlight
 from sora_mcp.studio.reconcile import WAITING_NOTE, in_flight, needs_reconciling, reconcile_many
 from sora_mcp.studio.submission import Unrecorded, record_unrecorded
@@ -42,8 +44,11 @@ class LostRequests:
     clock: Clock
     in_flight: InFlight = field(default_factory=InFlight)
     unrecorded: Unrecorded = field(default_factory=dict)
+    claims: FleetClaims | None = None
+    """The fleet's claims: one server at a time looks for lost jobs of `backend`."""
+    backend: str = ""
     # One reconciliation at a time here: two concurrent ones could attach two look-alike jobs
-    # to the same lost request.
+    # to the same lost request. Across the servers sharing the registry, the claim does the same.
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     def record_unrecorded(self) -> None:
@@ -56,7 +61,7 @@ class LostRequests:
         still without a job keeps the reason it was lost next to the latest check, so the model
         still reads "do not resubmit"."""
         self.record_unrecorded()
-        async with self._lock:
+        async with self._lock, self._fleet_turn():
             current = [self.registry.get_video(r.local_id) or r for r in records]
             found = await reconcile_many(
                 current, client=self.client, registry=self.registry, clock=self.clock
@@ -64,6 +69,11 @@ class LostRequests:
         return [
             _keep_origin(self.registry, before, after) for before, after in zip(current, found, strict=True)
         ]
+
+    def _fleet_turn(self) -> AbstractAsyncContextManager[None]:
+        if self.claims is None:
+            return nullcontext()
+        return self.claims.holding(f"reconcile:{self.backend}", poll=OTHER_PROCESS_POLL_SECONDS)
 
     async def reconcile_all(self, records: Sequence[VideoRecord] | None = None) -> None:
         """Look for every lost request (or those among `records`) for at most

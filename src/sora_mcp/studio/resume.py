@@ -19,6 +19,12 @@ is taken care of:
 - 'completed' without its file (a server killed between saving the completion and the end of
   the download): downloaded again. The temporary files killed downloads left are swept first.
 
+Fleet: every server sharing the registry runs a resumer, and each video is followed by one of
+them. A resumer claims a video (`FleetClaims`, "follow:<local_id>") before following it; the
+others leave it alone, and take it over only if that claim lapses (its server died). Lost
+requests are looked for under one claim per backend (`LostRequests`), so two servers never
+match jobs to them at once.
+
 After that, `watch` keeps looking for lost requests for as long as the server runs: whenever an
 answer is lost or a request settles (a lost request with the same prompt may have been waiting
 for it), the lost requests of the registry are looked for again.
@@ -32,6 +38,7 @@ stops polling at once and never the jobs themselves.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import anyio
 from anyio.abc import TaskStatus
@@ -39,6 +46,7 @@ from anyio.abc import TaskStatus
 from sora_mcp.errors import RegistryError, SoraError
 from sora_mcp.files import sweep_orphans
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord
+from sora_mcp.studio.claims import POLL_FRACTION, FleetClaims
 from sora_mcp.studio.downloads import has_file
 from sora_mcp.studio.reconcile import STALE_SUBMITTING_SECONDS, needs_reconciling
 from sora_mcp.studio.studio import Studio
@@ -78,6 +86,7 @@ class Resumer:
         self.follow_timeout = follow_timeout
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._looked_for: set[str] = set()  # lost at start, looked for once already
+        self.claims: FleetClaims = studio.claims
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Look for the lost requests found at start, report started, then follow every
@@ -106,7 +115,7 @@ class Resumer:
         task_status.started()
         async with anyio.create_task_group() as group:
             for record in found:
-                group.start_soon(self._resume, record)
+                group.start_soon(self._take, record)
 
     async def watch(self) -> None:
         """Look for the lost requests of the registry each time there is news (an answer lost, a
@@ -121,8 +130,11 @@ class Resumer:
                 log.warning("could not look for lost requests: %s", exc)
 
     def _missing_files(self) -> list[VideoRecord]:
+        """Completed videos without their MP4 here — not those whose file another server of the
+        fleet keeps in its own output folder."""
+        here = self.studio.settings.output_dir
         completed = self.studio.registry.list_videos(status="completed", limit=_MANY)
-        return [r for r in completed if not has_file(r)]
+        return [r for r in completed if not has_file(r) and _kept_here_or_nowhere(r, here)]
 
     async def _look_for(self, local_id: str) -> None:
         record = self.studio.registry.get_video(local_id)
@@ -134,26 +146,68 @@ class Resumer:
             log.warning("could not look for the job of lost request %s: %s", local_id, exc)
         self._looked_for.add(local_id)
 
-    async def _resume(self, record: VideoRecord) -> None:
+    async def _take(self, record: VideoRecord) -> None:
+        """Resume `record` once this server holds its claim. While another holds it, wait
+        (outside the limiter) and take over only if its claim lapses; once it is done, stop."""
+        if (
+            record.id is None
+            and record.status == "submitting"
+            and not needs_reconciling(record, self.studio.clock.now())
+        ):
+            await self._until_stale(record)  # another server may still be sending it
+        work = f"follow:{record.local_id}"
+        waited = False
+        while True:
+            async with self._limiter:
+                try:
+                    won = self.claims.claim(work)
+                except RegistryError:
+                    log.exception("could not claim video %s; it resumes on get_video", record.local_id)
+                    return
+                if won:
+                    try:
+                        await self._resume(record, waited=waited)
+                    finally:
+                        self.claims.release(work)
+                    return
+            waited = True
+            await self.claims.clock.sleep(self.claims.lease_seconds / POLL_FRACTION)
+            try:
+                latest = self.studio.registry.get_video(record.local_id)
+            except RegistryError:
+                log.exception("could not read video %s; it resumes on get_video", record.local_id)
+                return
+            if latest is None or not _owed_work(latest):
+                return  # done by the server that held it
+
+    async def _resume(self, record: VideoRecord, *, waited: bool = False) -> None:
         studio = self.studio
         record = studio.registry.get_video(record.local_id) or record  # it may have been found
-        if record.id is None:
-            if record.local_id in self._looked_for:
-                return  # not found at start; get_video looks again when asked
-            if record.status == "submitting" and not needs_reconciling(record, studio.clock.now()):
-                await self._until_stale(record)
-        async with self._limiter:
-            try:
-                # Looks for a lost job, notes a vanished one, downloads one that completed while
-                # nobody was watching.
-                latest = await studio.refresh(record.local_id)
-                if latest.id is not None and latest.status in UNFINISHED_STATUSES:
-                    await studio.wait([latest.local_id], timeout=self.follow_timeout)
-            except SoraError as exc:
-                log.warning("could not resume video %s: %s", record.id or record.local_id, exc)
+        if waited and not _owed_work(record):
+            return
+        if record.id is None and (record.local_id in self._looked_for or waited):
+            return  # not found at start (here or elsewhere); get_video looks again when asked
+        try:
+            # Looks for a lost job, notes a vanished one, downloads one that completed while
+            # nobody was watching.
+            latest = await studio.refresh(record.local_id)
+            if latest.id is not None and latest.status in UNFINISHED_STATUSES:
+                await studio.wait([latest.local_id], timeout=self.follow_timeout)
+        except SoraError as exc:
+            log.warning("could not resume video %s: %s", record.id or record.local_id, exc)
 
     async def _until_stale(self, record: VideoRecord) -> None:
         clock = self.studio.clock
         delay = record.updated_at + STALE_SUBMITTING_SECONDS + _STALE_MARGIN - clock.now()
         if delay > 0:
             await clock.sleep(delay)
+
+
+def _owed_work(record: VideoRecord) -> bool:
+    """Still to follow, or completed without its file."""
+    return record.status in UNFINISHED_STATUSES or (record.status == "completed" and not has_file(record))
+
+
+def _kept_here_or_nowhere(record: VideoRecord, output_dir: Path) -> bool:
+    path = record.files.get("video")
+    return path is None or Path(path).is_relative_to(output_dir)

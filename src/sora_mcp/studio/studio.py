@@ -39,6 +39,7 @@ from sora_mcp.registry.interface import Reservation
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoStatus
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.budget import Budget, check_budget, reserve
+from sora_mcp.studio.claims import FleetClaims
 from sora_mcp.studio.downloads import Downloads, has_file
 from sora_mcp.studio.lost import LostRequests
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
@@ -111,7 +112,11 @@ class Studio:
         client.capabilities.on_learn = lambda capability, why: self.learned.learn(
             self.backend_key, capability, why, clock.now()
         )
-        self.lost = LostRequests(client=client, registry=registry, clock=clock)
+        self.claims = FleetClaims(registry, lease_seconds=settings.batch_lease_seconds)
+        """This server's claims on background work shared with the others of a fleet."""
+        self.lost = LostRequests(
+            client=client, registry=registry, clock=clock, claims=self.claims, backend=settings.backend_label
+        )
         """Requests without an id: in flight here, lost, or started but not recorded yet."""
         # Estimates shown to the model must match what will really happen: the emulator renders
         # `speed` times faster than the service it imitates.
