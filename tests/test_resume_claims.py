@@ -59,7 +59,8 @@ def _on_lease_clock(studio: Studio, lease: FakeClock) -> None:
 
 
 def _polls(rig: Rig, record: VideoRecord) -> int:
-    return sum(1 for method, path in rig.transport.requests if method == "GET" and record.id in path)
+    assert record.id is not None
+    return sum(method == "GET" and record.id in path for method, path in rig.transport.requests)
 
 
 async def test_a_video_another_server_follows_is_left_to_it_and_never_polled_here(rig: Rig) -> None:
