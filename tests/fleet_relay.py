@@ -123,3 +123,46 @@ def relay(upstream: str, given: Faults | None = None) -> Iterator[tuple[str, Cou
         server.shutdown()
         server.server_close()
         http.close()
+
+
+@contextmanager
+def balancer(first: str, second: str) -> Iterator[tuple[str, Counter[str]]]:
+    """A load balancer in front of two MCP servers that sends every request to `first` except a
+    call echoing `requestState` (the answer to a question the server asked midway), which goes
+    to `second`: the question is asked on one replica and answered on another. Yields its URL
+    and how many requests each upstream got."""
+    served: Counter[str] = Counter()
+    lock = threading.Lock()
+    http = httpx2.Client(timeout=120)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            upstream = second if b'"requestState"' in body else first
+            with lock:
+                served[upstream] += 1
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            answer = http.post(upstream, content=body, headers=headers)
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in _HOP_BY_HOP:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/mcp", served
+    finally:
+        server.shutdown()
+        server.server_close()
+        http.close()

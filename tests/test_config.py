@@ -151,3 +151,13 @@ def test_overrides_by_field_name_win_and_are_checked_like_the_variable() -> None
 def test_the_test_isolation_clears_every_variable_the_table_names() -> None:
     assert set(ENV_NAMES) >= {var.name for var in VARIABLES} | {"SORA_EMULATOR_FAULTS"}
     assert [name for name in ENV_NAMES if name in os.environ] == ["SORA_MCP_HOME", "SORA_MCP_OUTPUT_DIR"]
+
+
+def test_request_state_keys_are_secrets_of_32_bytes_or_more_and_a_short_one_is_refused() -> None:
+    long_a, long_b = "a" * 32, "b" * 64
+    keys = Settings.from_env({"SORA_MCP_REQUEST_STATE_KEYS": f"{long_a}, {long_b}"}).request_state_keys
+    assert keys == (long_a, long_b)
+    assert Settings.from_env({}).request_state_keys == ()  # the SDK's own key for this process
+    with pytest.raises(ConfigError, match="SORA_MCP_REQUEST_STATE_KEYS.*key 2"):
+        Settings.from_env({"SORA_MCP_REQUEST_STATE_KEYS": f"{long_a},short"})
+    assert "request_state_keys" not in repr(Settings.from_env({"SORA_MCP_REQUEST_STATE_KEYS": long_a}))

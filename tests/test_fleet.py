@@ -18,10 +18,11 @@ import anyio
 import httpx2
 import psycopg
 import pytest
-from mcp import Client
-from mcp.types import CallToolResult
+from mcp import Client, MCPError
+from mcp.client.context import ClientRequestContext
+from mcp.types import INVALID_PARAMS, CallToolResult, ElicitRequestParams, ElicitResult
 
-from fleet_relay import Faults, relay
+from fleet_relay import Faults, balancer, relay
 from helpers import error_code, structured
 from procs import child_env, free_port, wait_until
 from sora_mcp.registry.postgres import PostgresRegistry
@@ -370,3 +371,52 @@ async def test_every_replica_resumes_and_each_video_left_running_is_followed_and
     )
     assert len(homes) >= 2  # the work was shared: more than one replica followed videos
     assert counts.creates == 0  # nothing was sent again
+
+
+class _Agrees:
+    """A user who agrees to every spending question, counting them."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def __call__(self, _context: ClientRequestContext, _params: ElicitRequestParams) -> ElicitResult:
+        self.asked += 1
+        return ElicitResult(action="accept", content={"start": True})
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["same keys", "own keys"])
+async def test_a_question_asked_on_one_replica_is_answered_on_another_only_with_shared_state_keys(
+    tmp_path: Path, postgres_url: str, shared: bool
+) -> None:
+    user = _Agrees()
+    outcome: CallToolResult | MCPError
+    for n in range(2):
+        (tmp_path / f"site{n}").mkdir()
+    with _emulator(tmp_path) as backend, relay(backend) as (relayed, counts), ExitStack() as stack:
+        replicas = [
+            stack.enter_context(
+                _replicas(
+                    tmp_path / f"site{n}",
+                    postgres_url,
+                    1,
+                    relayed,
+                    SORA_MCP_CONFIRM_ABOVE_USD="0.1",  # a $0.40 clip asks first
+                    SORA_MCP_REQUEST_STATE_KEYS=("k" if shared else str(n)) * 40,
+                )
+            )[0]
+            for n in range(2)
+        ]
+        with balancer(replicas[0].url, replicas[1].url) as (url, served), anyio.fail_after(60):
+            async with Client(url, elicitation_callback=user, mode="2026-07-28") as client:  # type: ignore[arg-type]
+                try:
+                    outcome = await client.call_tool("generate", CLIP)
+                except MCPError as exc:
+                    outcome = exc
+
+    assert user.asked == 1 and served[replicas[1].url] == 1  # asked on one, answered on the other
+    if shared:
+        assert isinstance(outcome, CallToolResult) and len(structured(outcome)["videos"]) == 1
+        assert counts.creates == 1
+    else:  # the other replica cannot open the state the first sealed: refused, nothing sent
+        assert isinstance(outcome, MCPError) and outcome.code == INVALID_PARAMS
+        assert counts.creates == 0

@@ -31,6 +31,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # sent, so a wait must end (and say "call again") before that.
 DEFAULT_MAX_WAIT_SECONDS = 50
 MAX_WAIT_LIMIT_SECONDS = 55
+# The MCP SDK's AES-GCM request-state keys are derived from secrets at least this long.
+MIN_STATE_KEY_BYTES = 32
 BACKENDS = ("auto", "emulator", "remote")
 Backend = Literal["emulator", "remote"]
 PROFILE_NAMES: tuple[str, ...] = (
@@ -185,6 +187,18 @@ def _registry_url(raw: str, var: str) -> str:
     return raw
 
 
+def _state_keys(raw: str, var: str) -> tuple[str, ...]:
+    keys = _csv(raw, var)
+    short = [n for n, key in enumerate(keys, 1) if len(key.encode()) < MIN_STATE_KEY_BYTES]
+    if not keys or short:
+        raise ConfigError(
+            f"{var} must be secrets of at least {MIN_STATE_KEY_BYTES} bytes, comma-separated (key "
+            f"{short[0] if short else 1} is not); make one with: "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+    return keys
+
+
 TEXT = Parser("text", _text)
 POSITIVE = Parser("a number > 0", _positive)
 COUNT = Parser("a whole number ≥ 1", _count)
@@ -195,6 +209,7 @@ FOLDERS = Parser("absolute paths separated by `:` (`;` on Windows)", _dirs)
 CSV = Parser("comma-separated values", _csv)
 WAIT = Parser(f"whole seconds, 1–{MAX_WAIT_LIMIT_SECONDS}", _max_wait)
 POSTGRES_URL = Parser("a `postgresql://` URL", _registry_url)
+STATE_KEYS = Parser("secrets of ≥ 32 bytes, comma-separated", _state_keys)
 
 
 def _threshold(raw: str, var: str) -> float | None:
@@ -275,6 +290,11 @@ VARIABLES: tuple[EnvVar, ...] = (
            shown_default="— (the registry in `SORA_MCP_HOME`)",
            meaning="a shared PostgreSQL registry (needs `sora-mcp[postgres]`) for a team's replicas; "
            "see \"Running for a team\""),
+    EnvVar("SORA_MCP_REQUEST_STATE_KEYS", "request_state_keys", STATE_KEYS, default=(), secret=True,
+           shown_default="a key made at start, known to this process only",
+           meaning="the keys that seal the MCP `requestState` of a call that asks the user midway "
+           "(2026-07-28 protocol); the first seals, all open, so rotate by putting the new one after, "
+           "then first. Replicas behind one load balancer need the same keys"),
     EnvVar("SORA_MCP_BATCH_LEASE_SECONDS", "batch_lease_seconds", POSITIVE, default=30.0,
            meaning="how long a server's claim holds without its heartbeat — on a direct-batch item (after "
            "that, another server settles it: reconciled, never resent) or on following a job left "
@@ -329,6 +349,8 @@ class Settings:
     # How long a direct-batch item's claim holds without a heartbeat (a dead sender's items are
     # settled after this).
     batch_lease_seconds: float
+    # Secrets sealing the SDK's multi-round-trip requestState; shared by every replica.
+    request_state_keys: tuple[str, ...] = field(repr=False)
 
     @property
     def is_emulator(self) -> bool:

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx2
 from mcp.server import MCPServer
+from mcp.server.request_state import RequestStateSecurity
 
 from sora_mcp import __version__
 from sora_mcp.api.profile import PROFILES, BackendProfile
@@ -58,6 +59,7 @@ def build_server(
             settings, clock, transport, profile, batch_concurrency or settings.batch_concurrency
         ),
         extensions=[studio_apps()],  # the studio view (MCP Apps) and its app-only media tool
+        request_state_security=_request_state(settings),
     )
     add_tools(server)
     register_resources(server, settings)
@@ -95,3 +97,11 @@ def _lifespan(
             )
 
     return lifespan
+
+
+def _request_state(settings: Settings) -> RequestStateSecurity | None:
+    """The configured keys, which every replica shares so any of them opens the state another
+    sealed (a question asked on one, answered on the next); None: the SDK's key for this process."""
+    if not settings.request_state_keys:
+        return None
+    return RequestStateSecurity(keys=list(settings.request_state_keys))
