@@ -158,6 +158,6 @@ def test_request_state_keys_are_secrets_of_32_bytes_or_more_and_a_short_one_is_r
     keys = Settings.from_env({"SORA_MCP_REQUEST_STATE_KEYS": f"{long_a}, {long_b}"}).request_state_keys
     assert keys == (long_a, long_b)
     assert Settings.from_env({}).request_state_keys == ()  # the SDK's own key for this process
-    with pytest.raises(ConfigError, match="SORA_MCP_REQUEST_STATE_KEYS.*key 2"):
+    with pytest.raises(ConfigError, match=r"SORA_MCP_REQUEST_STATE_KEYS.*key 2"):
         Settings.from_env({"SORA_MCP_REQUEST_STATE_KEYS": f"{long_a},short"})
     assert "request_state_keys" not in repr(Settings.from_env({"SORA_MCP_REQUEST_STATE_KEYS": long_a}))
