@@ -61,8 +61,9 @@ FOLLOW_TIMEOUT_SECONDS = 3 * 3600.0
 """Longest a job is followed (the slowest renders take tens of minutes); a job still running
 after that is left to `get_video` or to the next start."""
 STARTUP_RECONCILE_SECONDS = 10.0
-"""Longest (real seconds) the server's start waits for lost requests to be looked for; those not
-reached by then are looked for in the background."""
+"""Longest (real seconds) the first tool calls wait for lost requests to be looked for (the
+server answers `initialize` and `tools/list` at once); those not reached by then are looked for
+in the background."""
 # A little past the staleness threshold, so the record is stale when looked at again.
 _STALE_MARGIN = 1.0
 # Real seconds the background reconciler lets news gather before it looks.
