@@ -297,3 +297,33 @@ async def test_an_answer_takes_back_its_job_from_a_lost_request_that_was_matched
     assert (video["id"], answered["errors"]) == (relay.created[1], [])
     by_local = {v["local_id"]: v["id"] for v in listed["videos"]}
     assert by_local == {lost["local_id"]: relay.created[0], video["local_id"]: relay.created[1]}
+
+
+class ListingDown(Relay):
+    """A `Relay` whose backend cannot list its jobs (503) while `down` is set."""
+
+    down = True
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self.down and request.method == "GET" and request.url.path.endswith("/videos"):
+            return httpx2.Response(503, json={"error": {"message": "Listing is down."}})
+        return await super().handle_async_request(request)
+
+
+async def test_get_batch_keeps_running_while_a_lost_item_is_not_found_yet(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    relay = ListingDown(rig.transport, lambda n: (0.0, "lost" if n == 1 else "deliver"))
+    rig.transport = relay  # type: ignore[assignment]
+    requests = [{"custom_id": f"shot-{n}", "prompt": f"shot {n} of the dunes"} for n in range(3)]
+    async with rig.client() as client:
+        sent = structured(await client.call_tool("batch", {"requests": requests, "mode": "direct"}))
+        asked = {"batch_id": sent["batch_id"], "wait_seconds": 600}
+        blind = structured(await client.call_tool("get_batch", asked))
+        relay.down = False
+        found = structured(await client.call_tool("get_batch", asked))
+    # The lost item may still be found (its job was billed): the batch is not over, so a model
+    # following "call again while still_running" comes back rather than walking away.
+    assert blind["items"]["shot-1"]["status"] == "unknown"
+    assert blind["still_running"] is True
+    assert found["items"]["shot-1"]["video_id"] in relay.lost
+    assert found["still_running"] is False

@@ -15,7 +15,8 @@ from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
 
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "submitting", "queued", "in_progress"})
-"""Item states that will still change by themselves ("unknown" waits for reconciliation)."""
+"""Item states that will still change by themselves; an "unknown" one changes when its job is
+found (or given up), which `BatchState.still_running` also waits for."""
 
 
 @dataclass
@@ -49,7 +50,10 @@ class BatchState:
     def still_running(self) -> bool:
         if self.record.mode == "native" and self.record.id is not None and self.record.finished_at is None:
             return True
-        return any(record.status in ACTIVE_STATUSES for record in self.items.values())
+        # A lost answer is still being looked for (by every read and the resumer) until it is
+        # found or given up as `request_lost`: the batch is not over while its job may exist.
+        active = any(record.status in ACTIVE_STATUSES for record in self.items.values())
+        return active or "lost" in self.unresolved
 
 
 BatchProgress = Callable[[BatchState, float], Awaitable[None]]

@@ -221,7 +221,11 @@ def _status_result(state: BatchState, wait: int) -> GetBatchResult:
     record = state.record
     counts = state.backend_counts
     if state.still_running:
-        next_step = f"Still running. Call get_batch(batch_id='{record.local_id}', wait_seconds={wait}) again."
+        lost = state.unresolved.get("lost")
+        looking = (
+            f" {lost} lost answer(s) are being looked for on the backend (never resent)." if lost else ""
+        )
+        next_step = f"Still running.{looking} Call get_batch(batch_id='{record.local_id}', wait_seconds={wait}) again."
     elif state.unresolved:
         unresolved = ", ".join(
             f"{count} {what.replace('_', ' ')}" for what, count in state.unresolved.items()
