@@ -69,9 +69,11 @@ async def test_a_create_that_fails_upstream_reaches_it_exactly_once(
         # Refused, so nothing was started: a plain error, nothing left behind.
         assert tool_error(result)["kind"] == "rate_limited"
     else:
-        # The job may exist: kept as 'unknown', never resent.
+        # The job may exist: answered as its record ('unknown', no id, the cost at risk), never
+        # resent, and looked for on the backend by the server itself.
         answer = structured(result)
-        assert answer["videos"] == [] and len(answer["errors"]) == 1
+        assert [(v["status"], v["id"]) for v in answer["videos"]] == [("unknown", None)]
+        assert answer["estimated_cost_usd"] > 0 and len(answer["errors"]) == 1
         assert [v["status"] for v in listed["videos"] if v["prompt"] == "a buoy bobs in fog"] == ["unknown"]
 
 
