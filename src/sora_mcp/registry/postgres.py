@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
-from pydantic import ValidationError
 
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
@@ -42,7 +41,7 @@ from sora_mcp.registry.postgres_rows import (
     write_video,
 )
 from sora_mcp.registry.postgres_schema import ensure_schema
-from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord
+from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord, changed
 
 POOL_SIZE = 10
 _CONNECT_TIMEOUT = 15.0
@@ -436,16 +435,7 @@ class PostgresRegistry(PostgresQueue, PostgresClaims):
             )
 
     def _apply(self, rec: _Tracked, changes: dict[str, Any]) -> _Tracked:
-        if changes.get("local_id", rec.local_id) != rec.local_id:
-            raise RegistryError("a record's local_id never changes")
-        data = rec.model_dump()
-        data.update(changes)
-        if data["updated_at"] == rec.updated_at:
-            data["updated_at"] = self._now()
-        try:
-            return type(rec).model_validate(data)
-        except ValidationError as exc:
-            raise RegistryError(f"invalid change to {type(rec).__name__} {rec.local_id!r}: {exc}") from exc
+        return changed(rec, changes, now=self._now())
 
 
 def _conforms(registry: PostgresRegistry) -> RegistryStore:

@@ -8,9 +8,11 @@ assistant, so they are written for that reader.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sora_mcp.errors import RegistryError
 
 VideoStatus = Literal[
     "pending", "submitting", "queued", "in_progress", "completed", "failed", "unknown", "deleted"
@@ -112,3 +114,21 @@ class BatchRecord(_Record):
     mode reads image references back from it when it resumes."""
     finished_at: float | None = None
     """Local clock when every item reached a final state (native: when the results were read)."""
+
+
+Tracked = TypeVar("Tracked", "VideoRecord", "BatchRecord")
+
+
+def changed(rec: Tracked, changes: dict[str, Any], *, now: float) -> Tracked:
+    """`rec` with `changes` applied and validated, as both stores write it: the local id never
+    changes, and `updated_at` moves to `now` unless the changes set it."""
+    if changes.get("local_id", rec.local_id) != rec.local_id:
+        raise RegistryError("a record's local_id never changes")
+    data = rec.model_dump()
+    data.update(changes)
+    if data["updated_at"] == rec.updated_at:
+        data["updated_at"] = now
+    try:
+        return type(rec).model_validate(data)
+    except ValidationError as exc:
+        raise RegistryError(f"invalid change to {type(rec).__name__} {rec.local_id!r}: {exc}") from exc

@@ -16,7 +16,7 @@ from sora_mcp.errors import RegistryError
 from sora_mcp.registry import index
 from sora_mcp.registry.disk import guarded, loads, transaction
 from sora_mcp.registry.keys import name_key
-from sora_mcp.registry.records import BatchRecord, VideoRecord
+from sora_mcp.registry.records import BatchRecord, VideoRecord, changed
 
 _Tracked = TypeVar("_Tracked", VideoRecord, BatchRecord)
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -93,16 +93,7 @@ class Rows:
         return rec
 
     def _apply(self, rec: _Tracked, changes: dict[str, Any]) -> _Tracked:
-        if changes.get("local_id", rec.local_id) != rec.local_id:
-            raise RegistryError("a record's local_id never changes")
-        data = rec.model_dump()
-        data.update(changes)
-        if data["updated_at"] == rec.updated_at:
-            data["updated_at"] = self._now()
-        try:
-            return type(rec).model_validate(data)
-        except ValidationError as exc:
-            raise RegistryError(f"invalid change to {type(rec).__name__} {rec.local_id!r}: {exc}") from exc
+        return changed(rec, changes, now=self._now())
 
     def _store(self, prefix: str, by_id: str, rec: _Tracked, *, previous: _Tracked | None) -> None:
         """Write `rec` and keep its backend-id index in step. Call inside `_transaction()`."""
