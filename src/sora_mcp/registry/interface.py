@@ -43,6 +43,18 @@ class Reservation:
     records: tuple[VideoRecord, ...] = ()
 
 
+@dataclass(frozen=True)
+class CharacterKey:
+    """What `begin_character` found for an idempotency key. `fresh`: no call held the key, this
+    one does now — send the upload once, then `put_character(rec, key=…)`, or
+    `release_character_key` when nothing can have been made. Otherwise the key's first call
+    (started at `started_at`) made `record`, or has no answer yet (None): send nothing."""
+
+    fresh: bool
+    started_at: float
+    record: CharacterRecord | None = None
+
+
 class RegistryStore(Protocol):
     """A store of the registry's records. Synchronous: async callers use a worker thread."""
 
@@ -151,7 +163,20 @@ class RegistryStore(Protocol):
         ...
 
     # characters
-    def put_character(self, rec: CharacterRecord) -> CharacterRecord: ...
+    def begin_character(self, key: str, *, key_since: float | None = None) -> CharacterKey:
+        """Take the idempotency `key` of a create_character call, unless a call took it before
+        (at or after `key_since`, when given: an older use is forgotten). One transaction, so of
+        concurrent callers on any host exactly one gets `fresh`."""
+        ...
+
+    def release_character_key(self, key: str) -> None:
+        """Free a key whose call made nothing (refused, or never sent): it may be used again."""
+        ...
+
+    def put_character(self, rec: CharacterRecord, *, key: str | None = None) -> CharacterRecord:
+        """Store (or replace) a character; with `key`, the key's call is answered by it, in the
+        same transaction."""
+        ...
 
     def get_character(self, key: str) -> CharacterRecord | None:
         """By id, else the newest with that exact name, else the newest with that name in any case."""
@@ -174,4 +199,16 @@ class RegistryStore(Protocol):
 
     def open_batches(self) -> list[BatchRecord]:
         """Batches with no `finished_at` yet, oldest first."""
+        ...
+
+    # spending confirmations (see server/confirm.py): a token issued by one process of the fleet
+    # is redeemed by whichever process the confirmed call reaches
+    def issue_confirmation(self, token: str, digest: str, expires_at: float) -> None:
+        """Keep a single-use token bound to one call's arguments (`digest`) until `expires_at`;
+        expired tokens are forgotten along the way."""
+        ...
+
+    def redeem_confirmation(self, token: str) -> tuple[str, float] | None:
+        """The token's (digest, expires_at), used up by this very call; None if it was never
+        issued or is already used. Of concurrent redeemers on any host, one gets it."""
         ...

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
+from sora_mcp.registry.postgres_calls import PostgresCalls, answer_character_key
 from sora_mcp.registry.postgres_fleet import PostgresClaims, PostgresQueue, bind_key, keyed, unbind_key
 from sora_mcp.registry.postgres_rows import (
     Conn,
@@ -70,7 +71,7 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
-class PostgresRegistry(PostgresQueue, PostgresClaims):
+class PostgresRegistry(PostgresQueue, PostgresClaims, PostgresCalls):
     """Records of videos, characters and batches in a PostgreSQL database (see module doc)."""
 
     def __init__(self, pool: psycopg_pool.ConnectionPool[Conn], url: str, now: Callable[[], float]) -> None:
@@ -325,10 +326,17 @@ class PostgresRegistry(PostgresQueue, PostgresClaims):
 
     # ---------------------------------------------------------------- characters
 
-    def put_character(self, rec: CharacterRecord) -> CharacterRecord:
-        """Store (or replace) a character record under its id."""
+    def put_character(self, rec: CharacterRecord, *, key: str | None = None) -> CharacterRecord:
+        """Store (or replace) a character record under its id; with `key`, the idempotency key
+        its call holds is answered by it in the same transaction.
+
+        Raises:
+            RegistryError: no call holds `key`.
+        """
         with self.transaction() as conn:
             write_character(conn, rec)
+            if key is not None:
+                answer_character_key(conn, key, rec.id)
         return rec
 
     def get_character(self, key: str) -> CharacterRecord | None:

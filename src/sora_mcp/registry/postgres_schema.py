@@ -10,9 +10,10 @@ Beyond the records, these serve a fleet of servers sharing the registry:
 `idempotency_keys` (a billable call's key → the records it made: a retry returns them),
 `backend_pauses` (a 429's Retry-After, honoured by every process), `queue_workers` (who asked
 the batch queue for work lately: each gets its fair share of a backend's slots), `work_claims`
-(background work one process does at a time: following a job, looking for a lost one) and the lease
+(background work one process does at a time: following a job, looking for a lost one), the lease
 columns of `videos` (which process is sending a direct-batch item, and until when its claim
-holds).
+holds), `character_keys` (a create_character call's key → the character it made) and
+`confirm_tokens` (single-use spending confirmations, redeemed on any replica).
 
 The schema is created or migrated on open inside one transaction that holds an advisory lock,
 so concurrent openers run each step exactly once; a database written by a newer sora-mcp is
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.postgres_rows import Conn
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Any 64-bit number unique to this application: serialises schema creation across processes.
 _SCHEMA_LOCK = 0x50_4D_43_53_4F_52_41  # "SORA MCP"
 
@@ -168,9 +169,26 @@ CREATE TABLE work_claims (
 CREATE INDEX work_claims_owner ON work_claims (owner);
 """
 
+# v4: what the registry remembers of tool calls for the whole fleet: create_character's
+# idempotency keys (the character the call made; none while its first call has no answer) and
+# the single-use spending confirmation tokens, so a confirmed call may reach any replica.
+_V3_TO_V4 = """
+CREATE TABLE character_keys (
+    key          text PRIMARY KEY,
+    created_at   double precision NOT NULL,
+    character_id text REFERENCES characters (id) ON DELETE SET NULL
+);
+CREATE TABLE confirm_tokens (
+    token      text PRIMARY KEY,
+    digest     text NOT NULL,
+    expires_at double precision NOT NULL
+);
+CREATE INDEX confirm_tokens_expiry ON confirm_tokens (expires_at);
+"""
+
 # MIGRATIONS[n] turns a version-n database into a version n+1 one (SQL run in one transaction).
 # A new database is created at version 1 and migrated up, so every database takes one path.
-MIGRATIONS: dict[int, str] = {1: _V1_TO_V2, 2: _V2_TO_V3}
+MIGRATIONS: dict[int, str] = {1: _V1_TO_V2, 2: _V2_TO_V3, 3: _V3_TO_V4}
 
 
 def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:

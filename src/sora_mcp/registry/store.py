@@ -21,6 +21,7 @@ from typing import Any, Self
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry import index
 from sora_mcp.registry.disk import open_cache
+from sora_mcp.registry.disk_calls import DiskCalls
 from sora_mcp.registry.disk_fleet import DiskFleet
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
 from sora_mcp.registry.keys import BATCH, BATCH_INDEX, CHARACTER, VIDEO, VIDEO_INDEX, name_key
@@ -30,7 +31,7 @@ from sora_mcp.registry.schema import SCHEMA_VERSION, ensure_schema
 __all__ = ["SCHEMA_VERSION", "Registry", "Reservation", "SpendLimit"]
 
 
-class Registry(DiskFleet):
+class Registry(DiskFleet, DiskCalls):
     """Records of videos, characters and batches, persisted in a diskcache folder.
 
     Synchronous (diskcache is); async callers run methods in a worker thread. Thread-safe and
@@ -258,9 +259,16 @@ class Registry(DiskFleet):
 
     # ---------------------------------------------------------------- characters
 
-    def put_character(self, rec: CharacterRecord) -> CharacterRecord:
-        """Store (or replace) a character record under its id, with its name index, atomically."""
+    def put_character(self, rec: CharacterRecord, *, key: str | None = None) -> CharacterRecord:
+        """Store (or replace) a character record under its id, with its name index, atomically;
+        with `key`, the idempotency key its call holds is answered by it in the same step.
+
+        Raises:
+            RegistryError: no call holds `key`.
+        """
         with self._transaction():
+            if key is not None:
+                self._answer_character_key(key, rec.id)
             previous = self._read(CHARACTER + rec.id, CharacterRecord)
             if previous is not None and name_key(previous.name) != name_key(rec.name):
                 self._set_named(previous.name, self._named(previous.name) - {rec.id})

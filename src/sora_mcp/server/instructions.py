@@ -55,6 +55,6 @@ Workflow:
    still_running) and downloads results.
 6. list_videos / list_characters show everything made so far, across sessions, with lineage.
 Never call generate again just because a wait ended: that starts (and bills) a second job.
-To retry a call whose answer you did not get, repeat it with the same idempotency_key (generate,
-extend, edit and batch take one, e.g. a UUID per request): it returns the first call's job(s)
+To retry a call whose answer you did not get, repeat it with the same idempotency_key (every
+billable tool takes one, e.g. a UUID per request): it returns the first call's job(s)
 and sends nothing, on any server of this registry."""

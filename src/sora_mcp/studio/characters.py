@@ -16,9 +16,11 @@ from pathlib import Path
 import anyio.to_thread
 
 from sora_mcp import catalog
-from sora_mcp.errors import APIStatusError, InvalidRequest
+from sora_mcp.api.models import Character
+from sora_mcp.errors import APIStatusError, InvalidRequest, OutcomeUnknown, RegistryError
 from sora_mcp.files import confine, safe_filename
 from sora_mcp.media.video import MediaInfo, cut_clip, frame_at, probe
+from sora_mcp.registry.interface import CharacterKey
 from sora_mcp.registry.records import CharacterRecord
 from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
@@ -27,6 +29,10 @@ DEFAULT_CLIP_SECONDS = 3.0
 PROBE_SECONDS = 20.0
 """Longest a local clip may take to be measured (a file on a stalled network share)."""
 MAX_START_SECONDS = 3600.0
+# A retry finding its key's first call still uploading looks again this often, until that
+# upload's timeout (plus this margin) has passed.
+_KEY_POLL_SECONDS = 0.5
+_UPLOAD_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class CharacterOutcome:
     clip: Path
     """The clip that was uploaded (the cut one, when cut from a video)."""
     clip_seconds: float
+    replayed: bool = False
+    """The idempotency key's first call made it; nothing was sent now."""
 
 
 def check_name(name: str) -> str:
@@ -114,17 +122,21 @@ async def create_character(
     video_id: str | None = None,
     start_seconds: float = 0.0,
     seconds: float = DEFAULT_CLIP_SECONDS,
+    idempotency_key: str | None = None,
 ) -> CharacterOutcome:
     """Upload a character made from a local clip, or from a stretch of a registry video.
 
     Everything checkable is checked before the upload: the name, the choice of source, the
     clip's length as measured in the file. Cutting from a video may first fetch its status and
-    file (free reads).
+    file (free reads). With an `idempotency_key`, a call repeating it gets its first call's
+    character and uploads nothing, from any process sharing the registry.
 
     Raises:
         InvalidRequest: a bad name or source, a clip outside 2–4 s, a path outside the allowed
             folders, a stretch outside the video.
-        OutcomeUnknown: the upload's answer was lost; a character may exist.
+        OutcomeUnknown: the upload's answer was lost (now, or in the key's first call); a
+            character may exist.
+        InvalidRequest: also when the key's first call is still uploading (`key_in_use`).
         APIError: the backend refused the clip.
     """
     name = check_name(name)
@@ -148,19 +160,23 @@ async def create_character(
         clip, info = await _cut(Path(video.files["video"]), start_seconds, seconds)
         check_clip_seconds(info.seconds, "The cut clip", param="seconds")
         source = f"{video.id} from {start_seconds:g} s for {seconds:g} s"
-    why = studio.lacks("characters")
-    if why is None:
-        try:
-            character = await studio.client.create_character(
-                name=name, video=clip, model=catalog.DEFAULT_MODEL
-            )
-        except APIStatusError:
-            why = studio.lacks("characters")  # the client learns a missing endpoint from its answer
-            if why is None:
-                raise
-    if why is not None:
-        record = await _by_reference(studio, name, clip, info, source, why)
-        return CharacterOutcome(record=record, clip=clip, clip_seconds=info.seconds)
+    if idempotency_key is not None:
+        taken = studio.registry.begin_character(idempotency_key, key_since=studio.key_since(idempotency_key))
+        made = None if taken.fresh else await _first_call(studio, idempotency_key, taken)
+        if made is not None:
+            return CharacterOutcome(record=made, clip=clip, clip_seconds=info.seconds, replayed=True)
+    try:
+        character, why = await _upload(studio, name, clip)
+        if why is not None:
+            record = await _by_reference(studio, name, clip, info, source, why, idempotency_key)
+            return CharacterOutcome(record=record, clip=clip, clip_seconds=info.seconds)
+    except OutcomeUnknown:
+        raise  # a character may exist: the key stays taken, so a retry never uploads again
+    except Exception:
+        if idempotency_key is not None:
+            studio.registry.release_character_key(idempotency_key)  # nothing was made
+        raise
+    assert character is not None  # made by the backend when no reason to do without it was found
     record = CharacterRecord(
         id=character.id,
         name=character.name or name,
@@ -168,8 +184,62 @@ async def create_character(
         source=source,
         created_at=studio.clock.now(),
     )
-    studio.registry.put_character(record)
+    try:
+        studio.registry.put_character(record, key=idempotency_key)
+    except RegistryError as exc:
+        raise RegistryError(
+            f"The character {record.name!r} was made on the backend with id {record.id} but could not "
+            f"be recorded here: {exc}. Use that id in characters=[…]."
+        ) from exc
     return CharacterOutcome(record=record, clip=clip, clip_seconds=info.seconds)
+
+
+async def _upload(studio: Studio, name: str, clip: Path) -> tuple[Character | None, str | None]:
+    """The backend's character, or why the backend cannot make one (then nothing was made)."""
+    why = studio.lacks("characters")
+    if why is not None:
+        return None, why
+    try:
+        return await studio.client.create_character(name=name, video=clip, model=catalog.DEFAULT_MODEL), None
+    except APIStatusError:
+        why = studio.lacks("characters")  # the client learns a missing endpoint from its answer
+        if why is None:
+            raise
+        return None, why
+
+
+async def _first_call(studio: Studio, key: str, taken: CharacterKey) -> CharacterRecord | None:
+    """The character the key's first call made — waiting, within this call's limit, while that
+    call may still be uploading — or None when that call made nothing and this one now holds
+    the key (then upload).
+
+    Raises:
+        InvalidRequest: the first call may still be uploading when this call's wait ends.
+        OutcomeUnknown: the first call's answer was lost; the character may exist.
+    """
+    upload_ends = taken.started_at + studio.settings.request_timeout + _UPLOAD_MARGIN_SECONDS
+    wait_ends = studio.clock.now() + studio.settings.max_wait_seconds
+    while taken.record is None and studio.clock.now() < min(upload_ends, wait_ends):
+        await studio.clock.sleep(_KEY_POLL_SECONDS)
+        taken = studio.registry.begin_character(key, key_since=studio.key_since(key))
+        if taken.fresh:  # its first call made nothing and freed it: this call holds it now
+            return None
+    if taken.record is not None:
+        return taken.record
+    if studio.clock.now() < upload_ends:
+        raise InvalidRequest(
+            f"idempotency_key {key!r} belongs to a create_character call still uploading its clip; "
+            "nothing was sent again. Call again in a moment.",
+            param="idempotency_key",
+            code="key_in_use",
+        )
+    raise OutcomeUnknown(
+        f"The create_character call with idempotency_key {key!r} sent its clip and its answer was "
+        "lost: the character may exist on the backend but has no id here. Nothing was sent again. "
+        "To make it anyway, call again with a new idempotency_key.",
+        code="character_answer_lost",
+        param="idempotency_key",
+    )
 
 
 def reference_note(record: CharacterRecord) -> str:
@@ -180,7 +250,7 @@ def reference_note(record: CharacterRecord) -> str:
 
 
 async def _by_reference(
-    studio: Studio, name: str, clip: Path, info: MediaInfo, source: str, why: str
+    studio: Studio, name: str, clip: Path, info: MediaInfo, source: str, why: str, key: str | None
 ) -> CharacterRecord:
     """A character kept here as one frame of its clip, since the backend cannot make one."""
     folder = studio.settings.output_dir / "characters"
@@ -199,7 +269,7 @@ async def _by_reference(
         created_at=studio.clock.now(),
         reference=str(reference),
     )
-    studio.registry.put_character(record)
+    studio.registry.put_character(record, key=key)
     return record
 
 

@@ -171,11 +171,22 @@ class Studio:
         Raises:
             BudgetExceeded: nothing was recorded.
         """
-        derived = key is not None and key.startswith(DERIVED_KEY_PREFIX)
-        key_since = self.clock.now() - DERIVED_KEY_WINDOW if derived else None
         return reserve(
-            self.budget, self.registry, self.clock, intents, what, key=key, key_since=key_since, tool=tool
+            self.budget,
+            self.registry,
+            self.clock,
+            intents,
+            what,
+            key=key,
+            key_since=self.key_since(key),
+            tool=tool,
         )
+
+    def key_since(self, key: str | None) -> float | None:
+        """Since when a use of the idempotency `key` counts: a key the server derived itself only
+        for `DERIVED_KEY_WINDOW` seconds, a client's key forever."""
+        derived = key is not None and key.startswith(DERIVED_KEY_PREFIX)
+        return self.clock.now() - DERIVED_KEY_WINDOW if derived else None
 
     def release(self, intents: list[VideoRecord]) -> None:
         """Give back the reservation of every intent among these that was never sent."""

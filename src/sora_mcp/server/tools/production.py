@@ -155,12 +155,13 @@ async def create_character_tool(
             description="With video_id: how long a clip to cut (2–4 s).",
         ),
     ] = DEFAULT_CLIP_SECONDS,
+    idempotency_key: IdempotencyKey = None,
     confirm_token: ConfirmToken = None,
 ) -> CreateCharacterResult:
     """Make a reusable NON-HUMAN character (animal, creature, mascot, object; human likeness is
     refused) from a 2–4 s clip, in the aspect ratio of the videos that will use it; the clip is
-    measured first. COST: billable on some backends, never retried. NEXT: generate(prompt with
-    the NAME verbatim, characters=[name]).
+    measured first. COST: billable on some backends. NEXT: generate(prompt with the NAME
+    verbatim, characters=[name]).
     """
     require_consent(approval)
     studio = studio_of(ctx)
@@ -171,19 +172,23 @@ async def create_character_tool(
         video_id=video_id,
         start_seconds=start_seconds,
         seconds=seconds,
+        idempotency_key=key_for(ctx, idempotency_key),
     )
     character = outcome.record
+    next_step = f"Use it: generate(prompt='… {character.name} …', characters=['{character.name}'])."
+    if outcome.replayed:
+        next_step = f"This idempotency_key was already used: this is that call's character, nothing was sent. {next_step}"
     return CreateCharacterResult(
         character=CharacterView.of(character),
         clip_path=str(outcome.clip),
         clip_seconds=round(outcome.clip_seconds, 3),
-        next_step=f"Use it: generate(prompt='… {character.name} …', characters=['{character.name}']).",
+        next_step=next_step,
     )
 
 
 async def list_characters_tool(ctx: Context[AppState]) -> ListCharactersResult:
-    """List the characters made so far (every session, newest first). FREE; reads the registry
-    (also the sora://characters resource)."""
+    """List every character made so far, newest first. FREE (also the sora://characters
+    resource)."""
     studio = studio_of(ctx)
     characters = studio.registry.list_characters()
     here = studio.settings.backend_label
