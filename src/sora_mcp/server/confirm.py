@@ -8,12 +8,12 @@ billable request, runs once after the answer, or not at all:
 - at or under the threshold, or with confirmation off (the emulator's default): no question;
 - a client with form elicitation: the user sees the figures and accepts or declines;
 - a client without: the call is refused with a quote and a single-use token bound to these
-  exact arguments, valid for ten minutes; the repeated call passes it as `confirm_token`.
+  exact arguments, valid for ten minutes; the repeated call passes it as `confirm_token`. The
+  token is kept in the registry, so the repeat may reach any replica of a fleet.
 
 Resolvers only decide; every refusal is raised by `require_consent` in the tool body as a
 `SpendNotConfirmed`, so it reaches the client like any domain error (kind, code, token).
-This module imports nothing from the rest of `server/` (the lifespan state carries its token
-store), so `state.py` can import it without a cycle.
+This module imports nothing from the rest of `server/`, so any of it can import this.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from sora_mcp import catalog
 from sora_mcp.batch.plan import BatchRequest, plan_batch
 from sora_mcp.errors import SoraError, SpendNotConfirmed
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.studio.budget import spent_today
 from sora_mcp.studio.studio import Studio
 
@@ -78,28 +79,24 @@ def needs_confirmation(cost_usd: float | None, threshold: float | None) -> bool:
     return cost_usd > threshold + 1e-9
 
 
-class Confirmations:
-    """Single-use tokens for clients without elicitation, each bound to one call's arguments."""
+def issue_token(registry: RegistryStore, digest: str, now: float) -> str:
+    """A single-use token for the call whose arguments hash to `digest`. Kept in the registry,
+    so the repeated call may reach any replica of a fleet (a balancer without affinity)."""
+    token = "cfm_" + secrets.token_urlsafe(12)  # recognisable in a transcript
+    registry.issue_confirmation(token, digest, now + TOKEN_TTL_SECONDS)
+    return token
 
-    def __init__(self) -> None:
-        self._open: dict[str, tuple[str, float]] = {}  # token → (arguments digest, expires at)
 
-    def issue(self, digest: str, now: float) -> str:
-        self._open = {t: entry for t, entry in self._open.items() if entry[1] > now}
-        token = "cfm_" + secrets.token_urlsafe(12)  # recognisable in a transcript
-        self._open[token] = (digest, now + TOKEN_TTL_SECONDS)
-        return token
-
-    def redeem(
-        self, token: str, digest: str, now: float
-    ) -> Literal["ok", "expired", "unknown", "other_call"]:
-        """Use a token up; whatever the outcome, it cannot be used again."""
-        entry = self._open.pop(token, None)
-        if entry is None:
-            return "unknown"
-        if entry[1] <= now:
-            return "expired"
-        return "ok" if secrets.compare_digest(entry[0], digest) else "other_call"
+def redeem_token(
+    registry: RegistryStore, token: str, digest: str, now: float
+) -> Literal["ok", "expired", "unknown", "other_call"]:
+    """Use a token up; whatever the outcome, it cannot be used again (by any replica)."""
+    entry = registry.redeem_confirmation(token)
+    if entry is None:
+        return "unknown"
+    if entry[1] <= now:
+        return "expired"
+    return "ok" if secrets.compare_digest(entry[0], digest) else "other_call"
 
 
 def require_consent(approval: ElicitationResult[SpendConsent]) -> None:
@@ -205,18 +202,17 @@ async def _gate(ctx: Context[Any], quote: Quote, token: str | None) -> Elicit[Sp
         return Approval(how="not_needed")
     assert threshold is not None
     studio = _studio(ctx)
-    store: Confirmations = state.confirmations
     digest = _call_digest(ctx)
     code, why = "confirmation_needed", ""
     if token is not None:
-        outcome = store.redeem(token, digest, studio.clock.now())
+        outcome = redeem_token(studio.registry, token, digest, studio.clock.now())
         if outcome == "ok":
             return Approval(how="token")
         code, why = _TOKEN_TROUBLE[outcome]
     figures = _figures(studio, quote, threshold)
     if _can_elicit(ctx):
         return Elicit(f"{why}{figures} Start it?", SpendConsent)
-    new_token = store.issue(digest, studio.clock.now())
+    new_token = issue_token(studio.registry, digest, studio.clock.now())
     message = (
         f"Not sent: confirmation needed. {why}{figures} Ask the user. If they agree, call {quote.tool} "
         f'again with exactly the same arguments plus confirm_token="{new_token}" (works once, for 10 minutes).'

@@ -11,7 +11,6 @@ import anyio
 
 from sora_mcp.batch.service import Batches
 from sora_mcp.config import Settings
-from sora_mcp.server.confirm import Confirmations
 from sora_mcp.studio.studio import Studio
 
 
@@ -21,8 +20,6 @@ class AppState:
     settings: Settings
     batches: Batches
     """Batch planning and following; its runner sends direct-mode items in the background."""
-    confirmations: Confirmations = field(default_factory=Confirmations)
-    """Open confirmation tokens of billable calls (clients without elicitation)."""
     started: anyio.Event = field(default_factory=lambda: _set(anyio.Event()))
     """Set once the session's start-up pass is done (the batch runner runs, lost requests were
     looked for); tool calls wait for it, `initialize` and the listings do not."""

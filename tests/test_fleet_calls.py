@@ -1,7 +1,9 @@
-"""create_character's idempotency key across real server processes: the same call reaching
-several `sora-mcp serve --transport http` replicas at once, on one PostgreSQL registry or on one
-shared embedded registry folder, uploads the clip once, and every replica answers the one
-character. The uploads are counted by a relay in front of the standalone emulator."""
+"""What the fleet remembers of tool calls, across real `sora-mcp serve --transport http`
+processes: create_character's idempotency key (the same call reaching several replicas at once,
+on one PostgreSQL registry or on one shared embedded registry folder, uploads the clip once and
+every replica answers the one character; uploads are counted by a relay in front of the
+standalone emulator), and the spending confirmation token of a client without elicitation
+(issued by one replica, redeemed once on another)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ import anyio
 import pytest
 
 from fleet_relay import relay
-from helpers import structured
+from helpers import error_code, structured, tool_error
 from procs import child_env
-from test_fleet import API_KEY, Replica, _call, _emulator, _process, _replicas
+from test_fleet import API_KEY, CLIP, Replica, _backend_jobs, _call, _emulator, _process, _replicas
 from test_production import clip_file
 
 pytestmark = pytest.mark.anyio
@@ -78,3 +80,23 @@ async def test_one_create_character_call_reaching_four_replicas_at_once_uploads_
     assert sum("already used" in answer["next_step"] for answer in answers) == 3
     assert [c["id"] for c in listed["characters"]] == list(ids)
     assert counts.requests[UPLOAD] == 1
+
+
+async def test_a_confirm_token_issued_by_one_replica_is_redeemed_once_on_another(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with (
+        _emulator(tmp_path) as backend,
+        _replicas(tmp_path, postgres_url, 2, backend, SORA_MCP_CONFIRM_ABOVE_USD="0.10") as replicas,
+    ):
+        with anyio.fail_after(120):
+            quoted = await _call(replicas[0].url, "generate", CLIP)  # this client cannot be asked
+            token = tool_error(quoted)["confirm_token"]
+            confirmed = structured(await _call(replicas[1].url, "generate", {**CLIP, "confirm_token": token}))
+            reused = await _call(replicas[0].url, "generate", {**CLIP, "confirm_token": token})
+        jobs = _backend_jobs(backend)
+
+    assert error_code(quoted)[0] == "confirmation_needed" and token.startswith("cfm_")
+    assert [v["id"] for v in confirmed["videos"]] == [job["id"] for job in jobs]
+    assert error_code(reused)[0] == "token_unknown"
+    assert len(jobs) == 1
