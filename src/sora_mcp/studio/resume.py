@@ -2,8 +2,8 @@
 found and unfinished jobs are followed to the end and downloaded, without a client asking.
 
 Jobs are paid for whether or not anyone is still listening, and their files expire on the
-backend (`expires_at`); so at start the registry is read once and every unfinished video in it
-is taken care of:
+backend (`expires_at`); so at start the registry is read and every unfinished video in it is
+taken care of (and it is swept again while the server runs, below):
 
 - 'pending': a direct batch item waiting in the local queue. The `BatchRunner` sends it; left
   alone here.
@@ -25,14 +25,23 @@ others leave it alone, and take it over only if that claim lapses (its server di
 requests are looked for under one claim per backend (`LostRequests`), so two servers never
 match jobs to them at once.
 
-After that, `watch` keeps looking for lost requests for as long as the server runs: whenever an
-answer is lost or a request settles (a lost request with the same prompt may have been waiting
-for it), the lost requests of the registry are looked for again.
+After that, `watch` keeps at it for as long as the server runs:
+
+- whenever an answer is lost or a request settles (a lost request with the same prompt may have
+  been waiting for it), the lost requests of the registry are looked for again;
+- every `sweep_every` seconds (the claim lease by default, `SORA_MCP_BATCH_LEASE_SECONDS`) the
+  registry is swept, so what a dead server of the fleet left — or what no server follows yet —
+  is taken over without a restart: lost requests are looked for (under the per-backend claim),
+  then every unfinished video with an id that no server holds is claimed and followed, and every
+  recent completed video without its file is claimed and fetched (once per process: a file that
+  cannot be fetched is left to `get_video` and the next start). A video claimed elsewhere is
+  left alone; the next sweep asks again, so it is taken over once that claim lapses.
 
 Money: nothing here sends a billable request — lost requests are matched by listing, jobs are
-followed with GETs. Time: only the records found at start are handled and `run` returns when they
-are done, so the resumer cannot spin (tests' fake clocks make its sleeps instant); cancelling it
-stops polling at once and never the jobs themselves.
+followed with GETs. Time: `run` handles the records found at start and returns when they are
+done; a sweep that finds nothing sleeps until the next one, and every sleep is on the studio's
+clock (tests' fake clocks make them instant). At most `concurrency` videos are followed at once
+(start and sweeps together); cancelling stops polling at once and never the jobs themselves.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ import logging
 from pathlib import Path
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from sora_mcp.errors import RegistryError, SoraError
 from sora_mcp.files import sweep_orphans
@@ -51,7 +60,13 @@ from sora_mcp.studio.downloads import has_file
 from sora_mcp.studio.reconcile import STALE_SUBMITTING_SECONDS, needs_reconciling
 from sora_mcp.studio.studio import Studio
 
-__all__ = ["DEFAULT_CONCURRENCY", "FOLLOW_TIMEOUT_SECONDS", "STARTUP_RECONCILE_SECONDS", "Resumer"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "FOLLOW_TIMEOUT_SECONDS",
+    "STARTUP_RECONCILE_SECONDS",
+    "SWEEP_FILES_WITHIN_SECONDS",
+    "Resumer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +79,9 @@ STARTUP_RECONCILE_SECONDS = 10.0
 """Longest (real seconds) the first tool calls wait for lost requests to be looked for (the
 server answers `initialize` and `tools/list` at once); those not reached by then are looked for
 in the background."""
+SWEEP_FILES_WITHIN_SECONDS = 24 * 3600.0
+"""A sweep fetches the missing files of videos created this recently (the backend's files expire
+within about a day); older ones are fetched by `get_video` or at the next start."""
 # A little past the staleness threshold, so the record is stale when looked at again.
 _STALE_MARGIN = 1.0
 # Real seconds the background reconciler lets news gather before it looks.
@@ -72,7 +90,8 @@ _MANY = 1_000_000
 
 
 class Resumer:
-    """Resumes the unfinished videos of the registry once, at start (run `run` in a task group)."""
+    """Resumes the unfinished videos of the registry at start (`run`), then takes over what no
+    server of the fleet holds while the server runs (`watch`); run both in a task group."""
 
     def __init__(
         self,
@@ -80,14 +99,23 @@ class Resumer:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         follow_timeout: float = FOLLOW_TIMEOUT_SECONDS,
+        sweep_every: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.studio = studio
         self.follow_timeout = follow_timeout
+        self.claims: FleetClaims = studio.claims
+        # Of the order of the lease: a dead server's video is taken over within about two leases.
+        self.sweep_every = sweep_every if sweep_every is not None else self.claims.lease_seconds
+        if self.sweep_every <= 0:
+            raise ValueError(f"sweep_every must be positive, got {self.sweep_every}")
+        self.sweeps = 0
+        """Sweeps done so far (what the logs and the tests can tell)."""
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._looked_for: set[str] = set()  # lost at start, looked for once already
-        self.claims: FleetClaims = studio.claims
+        self._handling: set[str] = set()  # local ids taken care of here right now
+        self._fetched: set[str] = set()  # completed ones whose file was fetched (or tried) here
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Look for the lost requests found at start, report started, then follow every
@@ -113,14 +141,22 @@ class Resumer:
                 await self._look_for(local_id)
         if found:
             log.info("resuming %d unfinished video(s)", len(found))
+        self._handling.update(r.local_id for r in found)
+        self._fetched.update(r.local_id for r in found if r.status == "completed")
         task_status.started()
         async with anyio.create_task_group() as group:
             for record in found:
                 group.start_soon(self._take, record)
 
     async def watch(self) -> None:
-        """Look for the lost requests of the registry each time there is news (an answer lost, a
-        request settled), until cancelled. Never sends a billable request."""
+        """Until cancelled: look for the lost requests of the registry each time there is news
+        (an answer lost, a request settled), and sweep the registry every `sweep_every` seconds.
+        Never sends a billable request."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._on_news)
+            await self._sweep_forever(group)
+
+    async def _on_news(self) -> None:
         while True:
             await self.studio.lost.in_flight.news.wait()
             # Let a burst of settling requests pass before one look covers them all.
@@ -129,6 +165,70 @@ class Resumer:
                 await self.studio.lost.reconcile_all()
             except SoraError as exc:
                 log.warning("could not look for lost requests: %s", exc)
+
+    async def _sweep_forever(self, group: TaskGroup) -> None:
+        """Every `sweep_every` seconds, take over in `group` what nobody holds."""
+        while True:
+            await self.studio.clock.sleep(self.sweep_every)
+            try:
+                owed = await self._sweep()
+            except SoraError as exc:
+                log.warning("could not sweep the registry (the next sweep tries again): %s", exc)
+                owed = []
+            self.sweeps += 1
+            if owed:
+                log.info("taking over %d video(s) no server follows", len(owed))
+            for record in owed:
+                self._handling.add(record.local_id)
+                group.start_soon(self._take_over, record)
+
+    async def _sweep(self) -> list[VideoRecord]:
+        """Look for the lost requests, then list what is owed and not taken care of here:
+        unfinished videos with an id, and recent completed ones without their file."""
+        registry = self.studio.registry
+        unfinished = registry.unfinished_videos()
+        now = self.studio.clock.now()
+        lost = any(needs_reconciling(r, now) for r in unfinished)
+        if lost and self.studio.client.capabilities.has("list"):
+            await self.studio.lost.reconcile_all(unfinished)  # lists, under the backend's claim
+            unfinished = registry.unfinished_videos()
+        owed = [r for r in unfinished if r.id is not None and r.status != "pending"]
+        here = self.studio.settings.output_dir
+        recent = registry.videos_since(now - SWEEP_FILES_WITHIN_SECONDS)
+        owed += [
+            r
+            for r in recent
+            if r.status == "completed"
+            and not has_file(r)
+            and _kept_here_or_nowhere(r, here)
+            and r.local_id not in self._fetched
+        ]
+        return [
+            r
+            for r in owed
+            if r.local_id not in self._handling and not self.claims.holds(f"follow:{r.local_id}")
+        ]
+
+    async def _take_over(self, record: VideoRecord) -> None:
+        """Resume `record` if no server holds it (one try: while another does, the next sweep
+        asks again)."""
+        work = f"follow:{record.local_id}"
+        try:
+            async with self._limiter:
+                try:
+                    if not self.claims.claim(work):
+                        return
+                except RegistryError:
+                    log.exception("could not claim video %s; the next sweep tries again", record.local_id)
+                    return
+                try:
+                    if record.status == "completed":
+                        self._fetched.add(record.local_id)
+                    await self._resume(record, waited=True)
+                finally:
+                    self.claims.release(work)
+        finally:
+            self._handling.discard(record.local_id)
 
     def _missing_files(self) -> list[VideoRecord]:
         """Completed videos without their MP4 here — not those whose file another server of the
@@ -156,6 +256,12 @@ class Resumer:
             and not needs_reconciling(record, self.studio.clock.now())
         ):
             await self._until_stale(record)  # another server may still be sending it
+        try:
+            await self._follow_claimed(record)
+        finally:
+            self._handling.discard(record.local_id)
+
+    async def _follow_claimed(self, record: VideoRecord) -> None:
         work = f"follow:{record.local_id}"
         waited = False
         while True:
