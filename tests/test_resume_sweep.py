@@ -1,6 +1,7 @@
 """The resumer's sweep while the server runs: what another server of the fleet held and gave up
 (it died: its claim lapsed) is taken over without a restart, and what it still holds is left
-alone. Two studios share one registry here, each with claims of its own, on fake clocks."""
+alone. Two studios share one registry here, each with claims of its own, on fake clocks: sweeps
+sleep on the claims' clock (`lease`), which they move on, and polls on the studio's."""
 
 from __future__ import annotations
 
@@ -27,9 +28,8 @@ from test_resume_claims import _on_lease_clock, _running_job
 
 pytestmark = pytest.mark.anyio
 
-# Sweeps are instant on the fake clock, so the time they let pass is kept short: the emulator's
-# files expire an hour after a job completes.
 SWEEP_EVERY = 1.0
+"""Seconds between sweeps (of the lease clock): many sweeps before a 30 s claim lapses."""
 
 
 @pytest.fixture
@@ -82,33 +82,37 @@ async def test_a_video_whose_server_died_is_taken_over_by_a_running_resumer_and_
             await resumer.run()  # at its start the registry held nothing to resume
         record = await _running_job(there)  # the other server started it (one POST)…
         work = f"follow:{record.local_id}"
-        assert there.claims.claim(work)  # …follows it, then dies
+        claimed_at = lease.now()
+        assert there.claims.claim(work)  # …follows it, then dies: its claim is not renewed
         posts = rig.transport.count("POST", "/videos")
 
         with anyio.fail_after(20):
             async with anyio.create_task_group() as group:
                 group.start_soon(resumer.watch)
-                await until(lambda: resumer.sweeps >= 3)
-                left_alone = _sent(sent_here, record)
-                lease.advance(here.claims.lease_seconds + 1)  # no heartbeat: the claim lapses
+                lapse = claimed_at + here.claims.lease_seconds
+                await until(lambda: lease.now() >= lapse - 5)  # sweeps while the claim is live
+                sweeps_before, read_before = resumer.sweeps, _sent(sent_here, record)
                 await until(lambda: here.claims.holds(work))
+                taken_at = lease.now()
                 await until(lambda: not here.claims.holds(work))  # followed to the end
                 swept = resumer.sweeps
                 await until(lambda: resumer.sweeps >= swept + 5)  # and nothing more happens
                 group.cancel_scope.cancel()
         done = here.registry.get_video(record.local_id)
 
-    assert left_alone == 0  # not one read while the other server's claim was live
+    assert sweeps_before >= 20 and read_before == 0  # not one read while the claim was live…
+    assert taken_at >= lapse  # …taken over once it lapsed
     assert done is not None and done.status == "completed" and Path(done.files["video"]).is_file()
     assert sent_here.count("GET", "/content") == 2  # its MP4 and thumbnail, each once
     assert rig.transport.count("POST", "/videos") == posts and sent_here.count("POST") == 0
 
 
 async def test_a_running_resumer_leaves_a_video_another_server_holds_to_it(rig: Rig) -> None:
-    lease = FakeClock()  # never moves: the other server's claim stays live
+    lease = FakeClock()
     async with two_studios(rig) as (there, here, sent_here):
         for studio in (there, here):
             _on_lease_clock(studio, lease)
+        there.claims.lease_seconds = 3600  # live through all the sweeps below (20 s of them)
         resumer = Resumer(here, sweep_every=SWEEP_EVERY)
         record = await _running_job(there)
         assert there.claims.claim(f"follow:{record.local_id}")
@@ -124,19 +128,20 @@ async def test_a_running_resumer_leaves_a_video_another_server_holds_to_it(rig: 
     assert followed.status == "completed" and has_file(followed)
 
 
-async def test_a_sweep_that_finds_nothing_sleeps_a_whole_lease_on_the_studios_clock(rig: Rig) -> None:
+async def test_a_sweep_that_finds_nothing_sleeps_a_whole_lease_until_the_next(rig: Rig) -> None:
+    lease = FakeClock()
     async with two_studios(rig) as (_there, here, sent_here):
+        _on_lease_clock(here, lease)
         resumer = Resumer(here)
         assert resumer.sweep_every == here.claims.lease_seconds  # the default period
-        start = rig.clock.now()
         with anyio.fail_after(10):
             async with anyio.create_task_group() as group:
                 group.start_soon(resumer.watch)
                 await until(lambda: resumer.sweeps >= 4)
                 group.cancel_scope.cancel()
 
-    assert rig.clock.slept[:4] == [here.claims.lease_seconds] * 4  # never spins between sweeps
-    assert rig.clock.now() - start >= 4 * here.claims.lease_seconds
+    assert lease.slept[:4] == [here.claims.lease_seconds] * 4  # never spins between sweeps
+    assert rig.clock.slept == []  # the studio's time is left alone
     assert sent_here.requests == []  # and an empty registry sends nothing
 
 

@@ -298,7 +298,8 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("SORA_MCP_BATCH_LEASE_SECONDS", "batch_lease_seconds", POSITIVE, default=30.0,
            meaning="how long a server's claim holds without its heartbeat — on a direct-batch item (after "
            "that, another server settles it: reconciled, never resent) or on following a job left "
-           "running (another server takes it over)"),
+           "running (another server takes it over); each server also sweeps the registry this often for "
+           "such work nobody holds"),
 )  # fmt: skip
 """Every variable sora-mcp reads, in the order the README lists them."""
 

@@ -104,7 +104,7 @@ async def open_session(
             # never both send one); stopping it lets in-flight sends finish. The resumer starts
             # after it, so batch sends it found interrupted are already marked lost; it looks
             # for lost jobs before the first call is taken, then follows and downloads what an
-            # earlier process left running, and ends.
+            # earlier process left running; its watch then sweeps for what no server holds.
             try:
                 session = Session(settings=settings, studio=studio, batches=batches)
 
@@ -114,7 +114,7 @@ async def open_session(
                     if resume:
                         resumer = Resumer(studio)
                         await background.start(resumer.run)
-                        # Lost requests are looked for whenever there is news, without being asked.
+                        # Lost requests looked for on news, and the registry swept, until the end.
                         background.start_soon(resumer.watch)
                     session.started.set()
 

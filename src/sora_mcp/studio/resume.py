@@ -39,8 +39,9 @@ After that, `watch` keeps at it for as long as the server runs:
 
 Money: nothing here sends a billable request — lost requests are matched by listing, jobs are
 followed with GETs. Time: `run` handles the records found at start and returns when they are
-done; a sweep that finds nothing sleeps until the next one, and every sleep is on the studio's
-clock (tests' fake clocks make them instant). At most `concurrency` videos are followed at once
+done; a sweep that finds nothing sleeps until the next one. Waits for a claim and sweeps sleep on
+the claims' clock (the wall clock lapses are measured on), polls on the studio's; tests' fake
+clocks make both instant. At most `concurrency` videos are followed at once
 (start and sweeps together); cancelling stops polling at once and never the jobs themselves.
 """
 
@@ -169,7 +170,9 @@ class Resumer:
     async def _sweep_forever(self, group: TaskGroup) -> None:
         """Every `sweep_every` seconds, take over in `group` what nobody holds."""
         while True:
-            await self.studio.clock.sleep(self.sweep_every)
+            # On the claims' clock, the one lapses are measured on (the wall clock in a server):
+            # a loop on the studio's clock would run a test's shared fake time away.
+            await self.claims.clock.sleep(self.sweep_every)
             try:
                 owed = await self._sweep()
             except SoraError as exc:
