@@ -9,9 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
 
 from procs import child_env, free_port, serving
 from sora_mcp.config import VARIABLES
+from sora_mcp.registry.postgres import PostgresRegistry
+from sora_mcp.registry.postgres_schema import SCHEMA_VERSION as PG_SCHEMA_VERSION
 
 SCRIPT = Path(sys.executable).parent / ("sora-mcp.exe" if sys.platform == "win32" else "sora-mcp")
 SECRET = "sk-doctor-must-never-print-this"
@@ -104,3 +109,49 @@ def test_doctor_on_the_emulator_names_its_state_and_a_former_variable_name(tmp_p
     assert str(tmp_path / "home" / "emulator") in checks["backend"]["detail"]
     faults = checks["SORA_MCP_EMULATOR_FAULTS"]
     assert (faults["status"], faults["detail"]) == ("warn", "500x1  [former name SORA_EMULATOR_FAULTS]")
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    user = parts.username or "postgres"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{user}:{password}@{host}").geturl()
+
+
+def _has_tables(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('sora_meta') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def test_doctor_reports_a_shared_postgresql_registry_and_what_its_first_start_does(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    url = _with_password(postgres_url, SECRET)  # trusted server: the password is only shown, never used
+    env = child_env(tmp_path, SORA_MCP_REGISTRY_URL=url)
+    name = _with_password(postgres_url, "***")
+
+    code, empty = doctor(env)
+    created = _has_tables(postgres_url)
+    PostgresRegistry.open(postgres_url).close()
+    _code, current = doctor(env)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE sora_meta SET value = '99' WHERE key = 'schema_version'")
+    newer_code, newer = doctor(env)
+
+    assert code == 0 and by_name(empty)[name]["status"] == "ok"
+    assert "empty database" in by_name(empty)[name]["detail"]
+    assert not created  # read-only: the doctor made no table
+    assert "registry" not in by_name(empty)  # no registry folder is used
+    assert by_name(current)[name]["detail"] == f"schema v{PG_SCHEMA_VERSION}, current"
+    assert newer_code == 1 and by_name(newer)[name]["status"] == "fail"
+    assert "99" in by_name(newer)[name]["detail"]
+
+
+def test_doctor_fails_on_an_unreachable_postgresql_registry(tmp_path: Path) -> None:
+    url = f"postgresql://sora:{SECRET}@127.0.0.1:{free_port()}/sora"
+    code, report = doctor(child_env(tmp_path, SORA_MCP_REGISTRY_URL=url))
+    check = by_name(report)[f"postgresql://sora:***@127.0.0.1:{urlsplit(url).port}/sora"]
+    assert code == 1
+    assert (check["section"], check["status"]) == ("registry", "fail")
+    assert check["detail"].startswith("cannot reach it")

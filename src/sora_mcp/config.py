@@ -208,6 +208,17 @@ FOLDER = Parser("an absolute path", _absolute_dir)
 FOLDERS = Parser("absolute paths separated by `:` (`;` on Windows)", _dirs)
 CSV = Parser("comma-separated values", _csv)
 WAIT = Parser(f"whole seconds, 1–{MAX_WAIT_LIMIT_SECONDS}", _max_wait)
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
 POSTGRES_URL = Parser("a `postgresql://` URL", _registry_url)
 STATE_KEYS = Parser("secrets of ≥ 32 bytes, comma-separated", _state_keys)
 

@@ -3,7 +3,8 @@
 Read-only by design: it writes no file, creates no folder, opens no registry (opening one may
 migrate it) and sends no billable request — the backend is asked one free GET. Sections:
 configuration (every variable of `config.VARIABLES`, its effective value and where it came from,
-secrets redacted), the backend (reachability, the profile), folders and permissions, the media
+secrets redacted), the backend (reachability, the profile), a shared PostgreSQL registry
+(reachable, its schema, what the first start does to it), folders and permissions, the media
 libraries, and the snippets that start this server from Claude Desktop, Claude Code, Cursor and
 VS Code. Exit status 1 when a check failed, else 0.
 """
@@ -27,8 +28,9 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.profile import PROFILES, BackendProfile
 from sora_mcp.api.retry import RetryPolicy
 from sora_mcp.cli import clients
-from sora_mcp.config import VARIABLES, EnvVar, Settings
+from sora_mcp.config import VARIABLES, EnvVar, Settings, redacted_url
 from sora_mcp.errors import AuthenticationError, ConfigError, NotFoundError, SoraError
+from sora_mcp.registry.factory import probe_registry
 
 Status = Literal["ok", "warn", "fail", "info"]
 _MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "info": "    "}
@@ -120,10 +122,25 @@ async def _reach(settings: Settings, profile: BackendProfile) -> Check:
     )
 
 
+def registry(settings: Settings) -> list[Check]:
+    """A shared PostgreSQL registry: reached, and what its first start would do (read-only)."""
+    if settings.registry_url is None:
+        return []
+    name = redacted_url(settings.registry_url)
+    try:
+        probed = probe_registry(settings)
+    except ConfigError as exc:
+        return [Check("registry", name, "fail", str(exc))]
+    assert probed is not None  # a URL is set
+    healthy, detail = probed
+    return [Check("registry", name, "ok" if healthy else "fail", detail)]
+
+
 def folders(settings: Settings) -> list[Check]:
+    # With a PostgreSQL registry the registry folder is not used.
     places = [
         ("home", settings.home),
-        ("registry", settings.registry_dir),
+        *([("registry", settings.registry_dir)] if settings.registry_url is None else []),
         ("emulator state", settings.emulator_dir),
         ("output", settings.output_dir),
     ]
@@ -179,6 +196,7 @@ async def run_checks(env: Mapping[str, str]) -> tuple[list[Check], Settings | No
     settings, checks = configuration(env)
     if settings is not None:
         checks += await backend(settings)
+        checks += await anyio.to_thread.run_sync(registry, settings)
         checks += folders(settings)
     checks += await anyio.to_thread.run_sync(media)
     return checks, settings

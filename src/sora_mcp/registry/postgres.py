@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
 
 import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
+from sora_mcp.config import redacted_url
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
 from sora_mcp.registry.postgres_calls import PostgresCalls, answer_character_key
@@ -41,7 +41,7 @@ from sora_mcp.registry.postgres_rows import (
     write_character,
     write_video,
 )
-from sora_mcp.registry.postgres_schema import ensure_schema
+from sora_mcp.registry.postgres_schema import describe_version, ensure_schema, read_version
 from sora_mcp.registry.records import UNFINISHED_STATUSES, BatchRecord, CharacterRecord, VideoRecord, changed
 
 POOL_SIZE = 10
@@ -62,13 +62,16 @@ def _spent_since(conn: Conn, since: float) -> float:
     return float(row["spent"]) if row else 0.0
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+def probe(url: str, *, timeout: float = 5.0) -> tuple[bool, str]:
+    """Whether the database at `url` can be opened as a registry, and what opening it would do —
+    on one connection in a read-only transaction, so nothing is created or migrated."""
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, round(timeout)), row_factory=dict_row) as conn:
+            conn.read_only = True
+            with conn.transaction():
+                return describe_version(read_version(conn))
+    except psycopg.Error as exc:
+        return False, f"cannot reach it: {type(exc).__name__}: {exc}".strip()
 
 
 class PostgresRegistry(PostgresQueue, PostgresClaims, PostgresCalls):
@@ -78,7 +81,7 @@ class PostgresRegistry(PostgresQueue, PostgresClaims, PostgresCalls):
         """Use `PostgresRegistry.open`; this only wires an already checked pool."""
         self._pool = pool
         self._now = now
-        self.url = redacted(url)
+        self.url = redacted_url(url)
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -191,6 +191,34 @@ CREATE INDEX confirm_tokens_expiry ON confirm_tokens (expires_at);
 MIGRATIONS: dict[int, str] = {1: _V1_TO_V2, 2: _V2_TO_V3, 3: _V3_TO_V4}
 
 
+def read_version(conn: Conn) -> int | None:
+    """The schema version the database holds: 0 when it has no sora-mcp tables yet, None when
+    its version row is missing or unreadable. Reads only."""
+    exists = conn.execute("SELECT to_regclass('sora_meta') IS NOT NULL AS present").fetchone()
+    if not (exists and exists["present"]):
+        return 0
+    row = conn.execute("SELECT value FROM sora_meta WHERE key = 'schema_version'").fetchone()
+    raw = str(row["value"]) if row else ""
+    return int(raw) if raw.isdigit() else None
+
+
+def describe_version(version: int | None) -> tuple[bool, str]:
+    """Whether this sora-mcp can open a database holding `version`, and what opening it does."""
+    if version == 0:
+        return True, f"an empty database: the tables (schema v{SCHEMA_VERSION}) are created on first start"
+    if version == SCHEMA_VERSION:
+        return True, f"schema v{version}, current"
+    if version is not None and 0 < version < SCHEMA_VERSION:
+        return (
+            True,
+            f"schema v{version}: migrated to v{SCHEMA_VERSION} on first start (in place, records kept)",
+        )
+    return False, (
+        f"schema version {version} is not one this sora-mcp (up to v{SCHEMA_VERSION}) can open: the "
+        "servers would refuse it; upgrade sora-mcp or use another database"
+    )
+
+
 def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:
     """Create the tables in an empty database, migrate an older schema, refuse a newer one.
 
@@ -199,13 +227,10 @@ def ensure_schema(conn: Conn, where: str, now: Callable[[], float]) -> None:
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        exists = conn.execute("SELECT to_regclass('sora_meta') IS NOT NULL AS present").fetchone()
-        if not (exists and exists["present"]):
+        if read_version(conn) == 0:
             conn.execute(_V1)
             conn.execute("INSERT INTO sora_meta (key, value) VALUES ('schema_version', '1')")
-        row = conn.execute("SELECT value FROM sora_meta WHERE key = 'schema_version'").fetchone()
-        raw = str(row["value"]) if row else ""
-        version = int(raw) if raw.isdigit() else None
+        version = read_version(conn)
         if version is None or version > SCHEMA_VERSION:
             raise RegistryError(
                 f"the registry database {where} was written with schema version {version}; this "
