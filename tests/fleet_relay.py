@@ -1,6 +1,7 @@
 """A counting, fault-injecting HTTP relay between real sora-mcp processes and the backend: it
-counts every request (and every billable `POST …/videos` apart), and can delay a billable one, drop its answer after the
-backend processed it (the connection is closed with no reply) or answer 5xx without forwarding.
+counts every request (and every billable `POST …/videos` apart; per server, with lanes), and can
+delay a billable one, drop its answer after the backend processed it (the connection is closed
+with no reply) or answer 5xx without forwarding.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx2
 
+LANE = "/lane-"
+"""A path starting `/lane-<name>/` is forwarded without that part: servers given base URLs on
+different lanes of one relay share the backend's host (so its label in the registry) and are
+counted apart."""
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
 
 
@@ -70,6 +75,8 @@ def relay(upstream: str, given: Faults | None = None) -> Iterator[tuple[str, Cou
             fate = "forward"
             with lock:
                 counts.requests[(self.command, path)] += 1
+            if path.startswith(LANE):  # counted with its lane, forwarded without it
+                path = "/" + path[1:].partition("/")[2]
             if _billable(self.command, path.split("?")[0]):
                 with lock:
                     counts.creates += 1

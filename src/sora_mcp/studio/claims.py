@@ -1,6 +1,10 @@
 """Claims on background work in the shared registry: what one server of a fleet does while the
 others leave it alone — following a job left running, looking for the jobs of lost requests.
 
+A client's wait takes the same claim on the videos it follows (`taking`), so while a client
+waits on one server, the others' sweeps leave those videos alone instead of polling and
+downloading them a second time.
+
 A claim is a registry row (`claim_work`) naming this process and a lapse time; the session's
 heartbeat renews every claim this process holds, so a claim outlives any one piece of work only
 while its process is alive. A server that dies stops renewing: once its claims lapse, another
@@ -14,8 +18,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.errors import RegistryError
@@ -77,6 +81,22 @@ class FleetClaims:
             yield
         finally:
             self.release(work)
+
+    @contextmanager
+    def taking(self, work: str) -> Iterator[bool]:
+        """Take the claim on `work` for the block if no other process holds it (one try, never a
+        wait); yields whether it is held here. A registry that cannot be written yields False:
+        the work is still done, only without telling the fleet."""
+        try:
+            held = self.claim(work)
+        except RegistryError:
+            log.exception("could not claim %s; doing it unclaimed", work)
+            held = False
+        try:
+            yield held
+        finally:
+            if held:
+                self.release(work)
 
     def holds(self, work: str) -> bool:
         return work in self._held

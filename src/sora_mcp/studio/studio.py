@@ -422,19 +422,21 @@ class Studio:
                 await report()
 
             first, first_hint = self._fresh_answer(record.id)
-            video = await wait_for_video(
-                self.client,
-                record.id,
-                timeout=max(0.0, start + timeout - self.clock.now()),
-                clock=self.clock,
-                on_progress=seen,
-                heartbeat=heartbeat,
-                first=first,
-                first_hint=first_hint,
-                expected_end=record.created_at + self.estimate_render(record.model, record.seconds),
-            )
-            budget = download_deadline - anyio.current_time()
-            records[key] = await self._auto_download(self._absorb(records[key], video), budget)
+            # Claimed while followed: another server's resumer then leaves it to this wait.
+            with self.claims.taking(f"follow:{record.local_id}"):
+                video = await wait_for_video(
+                    self.client,
+                    record.id,
+                    timeout=max(0.0, start + timeout - self.clock.now()),
+                    clock=self.clock,
+                    on_progress=seen,
+                    heartbeat=heartbeat,
+                    first=first,
+                    first_hint=first_hint,
+                    expected_end=record.created_at + self.estimate_render(record.model, record.seconds),
+                )
+                budget = download_deadline - anyio.current_time()
+                records[key] = await self._auto_download(self._absorb(records[key], video), budget)
 
         try:
             async with anyio.create_task_group() as group:
