@@ -31,6 +31,7 @@ from sora_mcp.config import Settings
 from sora_mcp.emulator.app import create_app
 from sora_mcp.emulator.store import EmulatorStore
 from sora_mcp.media.video import probe
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord, VideoStatus
 from sora_mcp.registry.store import Registry
 from sora_mcp.server.app import build_server
@@ -68,7 +69,7 @@ async def job_on_backend(app: Starlette, prompt: str) -> str:
     return video_id
 
 
-def lost_request(registry: Registry, prompt: str, *, status: VideoStatus, at: float) -> VideoRecord:
+def lost_request(registry: RegistryStore, prompt: str, *, status: VideoStatus, at: float) -> VideoRecord:
     """The registry's memory of a request whose answer never came back."""
     return registry.record_intent(
         VideoRecord(

@@ -10,8 +10,8 @@ from typing import Any
 from sora_mcp.api.models import RequestCounts
 from sora_mcp.batch.plan import BatchPlan
 from sora_mcp.errors import InvalidRequest
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import BatchMode, BatchRecord, VideoRecord
-from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
 
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "submitting", "queued", "in_progress"})
@@ -60,13 +60,15 @@ BatchProgress = Callable[[BatchState, float], Awaitable[None]]
 """Called with (the batch as it stands, seconds elapsed since the wait began)."""
 
 
-def load_items(registry: Registry, record: BatchRecord) -> dict[str, VideoRecord]:
+def load_items(registry: RegistryStore, record: BatchRecord) -> dict[str, VideoRecord]:
     """The batch's items as the registry holds them now (custom_id → record)."""
     found = {custom_id: registry.get_video(local_id) for custom_id, local_id in record.items.items()}
     return {custom_id: rec for custom_id, rec in found.items() if rec is not None}
 
 
-def load_state(registry: Registry, record: BatchRecord, *, counts: RequestCounts | None = None) -> BatchState:
+def load_state(
+    registry: RegistryStore, record: BatchRecord, *, counts: RequestCounts | None = None
+) -> BatchState:
     return BatchState(record=record, items=load_items(registry, record), backend_counts=counts)
 
 

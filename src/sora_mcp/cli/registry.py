@@ -15,7 +15,7 @@ from typing import IO, Any
 from sora_mcp.config import Settings
 from sora_mcp.errors import RegistryError
 from sora_mcp.registry.factory import open_registry
-from sora_mcp.registry.store import Registry
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.transfer import export_lines, import_lines
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
-def _export(store: Registry, output: str | None) -> int:
+def _export(store: RegistryStore, output: str | None) -> int:
     target: IO[str]
     with open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout) as target:
         count = 0
@@ -54,7 +54,7 @@ def _export(store: Registry, output: str | None) -> int:
     return 0
 
 
-def _import(store: Registry, source: str | None) -> int:
+def _import(store: RegistryStore, source: str | None) -> int:
     with open(source, encoding="utf-8") if source else nullcontext(sys.stdin) as lines:
         counts = import_lines(store, lines)
     print(f"sora-mcp registry: {counts}", file=sys.stderr)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sora_mcp.config import Settings
 from sora_mcp.errors import ConfigError
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.store import Registry
 
 _NO_DRIVER = (
@@ -16,7 +17,7 @@ _NO_DRIVER = (
 )
 
 
-def open_registry(settings: Settings, *, now: Callable[[], float] = time.time) -> Registry:
+def open_registry(settings: Settings, *, now: Callable[[], float] = time.time) -> RegistryStore:
     """Open the registry `settings` point at.
 
     Raises:
@@ -29,7 +30,7 @@ def open_registry(settings: Settings, *, now: Callable[[], float] = time.time) -
         from sora_mcp.registry.postgres import PostgresRegistry
     except ImportError as exc:
         raise ConfigError(_NO_DRIVER) from exc
-    return PostgresRegistry.open(settings.registry_url, now=now)  # type: ignore[return-value]
+    return PostgresRegistry.open(settings.registry_url, now=now)
 
 
 def probe_registry(settings: Settings) -> tuple[bool, str] | None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
 
@@ -59,6 +60,13 @@ class RegistryStore(Protocol):
     """A store of the registry's records. Synchronous: async callers use a worker thread."""
 
     def close(self) -> None: ...
+
+    # `with store:` closes it on the way out (both stores; the CLI and the resources rely on it)
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     # videos
     def record_intent(self, rec: VideoRecord) -> VideoRecord:

@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from sora_mcp.errors import RegistryError
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import BatchRecord, CharacterRecord, VideoRecord
-from sora_mcp.registry.store import Registry
 
 FORMAT = "sora-mcp-registry"
 FORMAT_VERSION = 1
@@ -42,7 +42,7 @@ class Counts:
         return f"{self.added} record(s) added, {self.unchanged} already there"
 
 
-def export_lines(store: Registry) -> Iterator[str]:
+def export_lines(store: RegistryStore) -> Iterator[str]:
     """Every record of `store` as JSON lines (header first, videos before batches)."""
     yield json.dumps({"format": FORMAT, "version": FORMAT_VERSION})
     videos = sorted(store.videos_since(float("-inf")), key=lambda r: (r.created_at, r.local_id))
@@ -54,7 +54,7 @@ def export_lines(store: Registry) -> Iterator[str]:
         yield json.dumps({"batch": batch.model_dump(mode="json")})
 
 
-def import_lines(store: Registry, lines: Iterable[str]) -> Counts:
+def import_lines(store: RegistryStore, lines: Iterable[str]) -> Counts:
     """Add the records of an export to `store`.
 
     Raises:
@@ -94,7 +94,7 @@ def _parse(line: str, number: int) -> dict[str, Any]:
     return data
 
 
-def _add(store: Registry, record: VideoRecord | CharacterRecord | BatchRecord) -> bool:
+def _add(store: RegistryStore, record: VideoRecord | CharacterRecord | BatchRecord) -> bool:
     """Store `record`; False when an identical one is already there. Raises on a different one."""
     existing: VideoRecord | CharacterRecord | BatchRecord | None
     if isinstance(record, VideoRecord):

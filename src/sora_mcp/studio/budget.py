@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 
 from sora_mcp.clock import Clock
 from sora_mcp.errors import InvalidRequest
-from sora_mcp.registry.interface import Reservation
+from sora_mcp.registry.interface import RegistryStore, Reservation, SpendLimit
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry, SpendLimit
 
 
 class BudgetExceeded(InvalidRequest):
@@ -45,13 +44,13 @@ def day_start(now: float) -> float:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def spent_today(registry: Registry, clock: Clock) -> float:
+def spent_today(registry: RegistryStore, clock: Clock) -> float:
     """Estimated USD of today's (UTC) jobs in the registry, refused ones excluded."""
     return round(registry.spent_since(day_start(clock.now())), 2)
 
 
 def check_budget(
-    budget: Budget, registry: Registry, clock: Clock, cost: float, what: str, *, daily: bool = True
+    budget: Budget, registry: RegistryStore, clock: Clock, cost: float, what: str, *, daily: bool = True
 ) -> None:
     """Raise BudgetExceeded, with the figures, if `cost` more would break a limit (the per-call
     one only, without `daily`).
@@ -68,7 +67,7 @@ def check_budget(
 
 def reserve(
     budget: Budget,
-    registry: Registry,
+    registry: RegistryStore,
     clock: Clock,
     intents: list[VideoRecord],
     what: str,

@@ -20,9 +20,8 @@ from sora_mcp.api.models import Character
 from sora_mcp.errors import APIStatusError, InvalidRequest, OutcomeUnknown, RegistryError
 from sora_mcp.files import confine, safe_filename
 from sora_mcp.media.video import MediaInfo, cut_clip, frame_at, probe
-from sora_mcp.registry.interface import CharacterKey
+from sora_mcp.registry.interface import CharacterKey, RegistryStore
 from sora_mcp.registry.records import CharacterRecord
-from sora_mcp.registry.store import Registry
 from sora_mcp.studio.studio import Studio
 
 DEFAULT_CLIP_SECONDS = 3.0
@@ -69,7 +68,7 @@ def check_clip_seconds(seconds: float, what: str, *, param: str) -> None:
 
 
 def resolve_characters(
-    registry: Registry, refs: Sequence[str], prompt: str, *, backend: str
+    registry: RegistryStore, refs: Sequence[str], prompt: str, *, backend: str
 ) -> tuple[CharacterRecord, ...]:
     """The characters named by `refs` (names or ids), checked for use in `prompt`.
 

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 from sora_mcp.clock import Clock, SystemClock
 from sora_mcp.errors import RegistryError
-from sora_mcp.registry.store import Registry
+from sora_mcp.registry.interface import RegistryStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ POLL_FRACTION = 4
 class FleetClaims:
     """This process's claims on background work (one owner id for all of them)."""
 
-    def __init__(self, registry: Registry, *, lease_seconds: float, clock: Clock | None = None) -> None:
+    def __init__(self, registry: RegistryStore, *, lease_seconds: float, clock: Clock | None = None) -> None:
         self.registry = registry
         self.lease_seconds = lease_seconds
         self.clock = clock or SystemClock()

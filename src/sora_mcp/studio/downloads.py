@@ -30,8 +30,8 @@ from sora_mcp.errors import (
 )
 from sora_mcp.files import safe_filename
 from sora_mcp.media.video import probe
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
 from sora_mcp.studio.assets import EXPECTED_FORMAT, is_expected_image, render_variant, stitch
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Downloads:
     """Downloads of one backend's files into `output_dir`, remembered in `registry`."""
 
     client: VideosClient
-    registry: Registry
+    registry: RegistryStore
     clock: Clock
     output_dir: Path
     _limiter: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from sora_mcp import catalog
 from sora_mcp.errors import InvalidRequest
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import Relation, VideoRecord
-from sora_mcp.registry.store import Registry
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class ExtensionBudget:
     """How many more seconds later extensions may add."""
 
 
-def parent_link(registry: Registry, record: VideoRecord) -> Link | None:
+def parent_link(registry: RegistryStore, record: VideoRecord) -> Link | None:
     """The video `record` was made from, or None for an original."""
     if record.parent_id is None:
         return None
@@ -54,13 +54,13 @@ def parent_link(registry: Registry, record: VideoRecord) -> Link | None:
     return Link(id=record.parent_id, relation=record.relation, status=parent.status if parent else None)
 
 
-def children_links(registry: Registry, record: VideoRecord) -> list[Link]:
+def children_links(registry: RegistryStore, record: VideoRecord) -> list[Link]:
     """Videos made from `record`, oldest first, each with its relation to it."""
     children = registry.children(record)
     return [Link(id=c.id or c.local_id, relation=c.relation, status=c.status) for c in children]
 
 
-def lineage_root(registry: Registry, record: VideoRecord) -> VideoRecord:
+def lineage_root(registry: RegistryStore, record: VideoRecord) -> VideoRecord:
     """The original video an extension chain started from (`record` itself if not an extension)."""
     seen = {record.local_id}
     while record.relation == "extension" and record.parent_id is not None:
@@ -72,7 +72,7 @@ def lineage_root(registry: Registry, record: VideoRecord) -> VideoRecord:
     return record
 
 
-def extensions_of(registry: Registry, root: VideoRecord) -> list[VideoRecord]:
+def extensions_of(registry: RegistryStore, root: VideoRecord) -> list[VideoRecord]:
     """Every extension descending from `root` through extensions, except deleted ones."""
     found: list[VideoRecord] = []
     queue = [root]
@@ -88,7 +88,7 @@ def extensions_of(registry: Registry, root: VideoRecord) -> list[VideoRecord]:
     return found
 
 
-def plan_extension(registry: Registry, source: VideoRecord, seconds: int) -> ExtensionBudget:
+def plan_extension(registry: RegistryStore, source: VideoRecord, seconds: int) -> ExtensionBudget:
     """The budget after extending `source` by `seconds`, from the registry alone.
 
     Raises:

@@ -7,12 +7,12 @@ a parent's backend or local id — and are turned into the ids the records store
 
 from __future__ import annotations
 
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
 
 
 def find_videos(
-    registry: Registry,
+    registry: RegistryStore,
     *,
     status: str | None = None,
     model: str | None = None,
@@ -34,14 +34,14 @@ def find_videos(
     )
 
 
-def _character_id(registry: Registry, ref: str | None) -> str | None:
+def _character_id(registry: RegistryStore, ref: str | None) -> str | None:
     if ref is None:
         return None
     found = registry.get_character(ref)
     return found.id if found else ref
 
 
-def _batch_id(registry: Registry, ref: str | None) -> str | None:
+def _batch_id(registry: RegistryStore, ref: str | None) -> str | None:
     # Videos remember their batch by its local id; the caller may know either id.
     if ref is None:
         return None
@@ -49,7 +49,7 @@ def _batch_id(registry: Registry, ref: str | None) -> str | None:
     return found.local_id if found else ref
 
 
-def _parent_id(registry: Registry, ref: str | None) -> str | None:
+def _parent_id(registry: RegistryStore, ref: str | None) -> str | None:
     # Children point at their parent's backend id.
     if ref is None:
         return None

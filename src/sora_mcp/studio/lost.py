@@ -18,8 +18,8 @@ import anyio
 from sora_mcp.api.client import VideosClient
 from sora_mcp.clock import Clock
 from sora_mcp.errors import RegistryError
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
 from sora_mcp.studio.claims import FleetClaims
 from sora_mcp.studio.inflight import InFlight
 from sora_mcp.studio.reconcile import WAITING_NOTE, in_flight, needs_reconciling, reconcile_many
@@ -40,7 +40,7 @@ class LostRequests:
     """The requests of one registry that have no id yet, and what to do about them."""
 
     client: VideosClient
-    registry: Registry
+    registry: RegistryStore
     clock: Clock
     in_flight: InFlight = field(default_factory=InFlight)
     unrecorded: Unrecorded = field(default_factory=dict)
@@ -117,7 +117,7 @@ class LostRequests:
             await self.clock.sleep(OTHER_PROCESS_POLL_SECONDS)  # another process is sending it
 
 
-def _keep_origin(registry: Registry, before: VideoRecord, after: VideoRecord) -> VideoRecord:
+def _keep_origin(registry: RegistryStore, before: VideoRecord, after: VideoRecord) -> VideoRecord:
     if after.id is not None or not before.note or after.note == before.note:
         return after
     origin = before.note.split(LATEST_CHECK)[0]

@@ -24,8 +24,8 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.models import Video
 from sora_mcp.clock import Clock
 from sora_mcp.errors import APIError, RegistryError
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _matches(record: VideoRecord, video: Video) -> bool:
 
 
 async def reconcile(
-    record: VideoRecord, *, client: VideosClient, registry: Registry, clock: Clock
+    record: VideoRecord, *, client: VideosClient, registry: RegistryStore, clock: Clock
 ) -> VideoRecord:
     """`reconcile_many` for one record; its latest version."""
     (found,) = await reconcile_many([record], client=client, registry=registry, clock=clock)
@@ -87,7 +87,7 @@ async def reconcile(
 
 
 async def reconcile_many(
-    records: Sequence[VideoRecord], *, client: VideosClient, registry: Registry, clock: Clock
+    records: Sequence[VideoRecord], *, client: VideosClient, registry: RegistryStore, clock: Clock
 ) -> list[VideoRecord]:
     """Attach the backend jobs that match `records` (lost requests), in one pass of the backend's
     list; records not matched are left unknown (or, after GIVE_UP_SECONDS, settled as failed
@@ -114,7 +114,9 @@ async def reconcile_many(
     return [registry.get_video(r.local_id) or r for r in records]
 
 
-async def _scan(lost: list[VideoRecord], *, client: VideosClient, registry: Registry, clock: Clock) -> None:
+async def _scan(
+    lost: list[VideoRecord], *, client: VideosClient, registry: RegistryStore, clock: Clock
+) -> None:
     remaining = sorted(lost, key=lambda r: r.created_at)
     horizon = remaining[0].created_at - EARLY_SLACK_SECONDS
     scanned = 0
@@ -140,7 +142,7 @@ async def _scan(lost: list[VideoRecord], *, client: VideosClient, registry: Regi
         _not_found(registry, record, clock.now())
 
 
-def _attach(registry: Registry, record: VideoRecord, video: Video) -> bool:
+def _attach(registry: RegistryStore, record: VideoRecord, video: Video) -> bool:
     try:
         found = registry.record_submitted(
             record.local_id,
@@ -159,7 +161,7 @@ def _attach(registry: Registry, record: VideoRecord, video: Video) -> bool:
     return True
 
 
-def _not_found(registry: Registry, record: VideoRecord, now: float) -> None:
+def _not_found(registry: RegistryStore, record: VideoRecord, now: float) -> None:
     if now - record.created_at > GIVE_UP_SECONDS:
         registry.update_video(
             record.local_id,

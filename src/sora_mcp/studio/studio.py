@@ -35,9 +35,8 @@ from sora_mcp.errors import (
 )
 from sora_mcp.media.images import FitMode, PreparedImage, prepare_image
 from sora_mcp.registry.capabilities import CapabilityMemory
-from sora_mcp.registry.interface import Reservation
+from sora_mcp.registry.interface import RegistryStore, Reservation
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoStatus
-from sora_mcp.registry.store import Registry
 from sora_mcp.studio.budget import Budget, check_budget, reserve
 from sora_mcp.studio.claims import FleetClaims
 from sora_mcp.studio.downloads import Downloads, has_file
@@ -89,7 +88,7 @@ class Studio:
         *,
         settings: Settings,
         client: VideosClient,
-        registry: Registry,
+        registry: RegistryStore,
         clock: Clock,
         fetch_http: httpx2.AsyncClient | None = None,
         emulator_speed: float | None = None,

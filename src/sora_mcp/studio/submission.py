@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from sora_mcp.api.models import Video
 from sora_mcp.errors import APIError, OutcomeUnknown, RateLimitError, RegistryError
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
 from sora_mcp.studio.reconcile import FOUND_NOTE
 from sora_mcp.studio.tracking import absorb
 
@@ -44,7 +44,7 @@ Unrecorded = dict[str, Video]
 
 
 async def submit_once(
-    registry: Registry,
+    registry: RegistryStore,
     intent: VideoRecord,
     send: Callable[[], Awaitable[Video]],
     *,
@@ -101,7 +101,7 @@ async def submit_once(
     return record
 
 
-def attach(registry: Registry, local_id: str, video: Video) -> VideoRecord:
+def attach(registry: RegistryStore, local_id: str, video: Video) -> VideoRecord:
     """Record `video` as the job of the request `local_id`, taking it back from a lost request
     that reconciliation matched it to meanwhile (the answer naming it is authoritative).
 
@@ -131,7 +131,7 @@ def attach(registry: Registry, local_id: str, video: Video) -> VideoRecord:
     return absorb(registry, record, video)
 
 
-def record_unrecorded(registry: Registry, unrecorded: Unrecorded) -> None:
+def record_unrecorded(registry: RegistryStore, unrecorded: Unrecorded) -> None:
     """Record the jobs the registry could not take earlier, while it now can."""
     for local_id, video in list(unrecorded.items()):
         try:
@@ -142,7 +142,7 @@ def record_unrecorded(registry: Registry, unrecorded: Unrecorded) -> None:
         del unrecorded[local_id]
 
 
-def _record(registry: Registry, local_id: str, video: Video) -> VideoRecord:
+def _record(registry: RegistryStore, local_id: str, video: Video) -> VideoRecord:
     return registry.record_submitted(
         local_id,
         video_id=video.id,
@@ -156,7 +156,7 @@ def _status(video: Video) -> str:
     return video.status if video.status in ("queued", "in_progress", "completed", "failed") else "queued"
 
 
-def _refused(registry: Registry, intent: VideoRecord, exc: APIError, *, keep_refused: bool) -> None:
+def _refused(registry: RegistryStore, intent: VideoRecord, exc: APIError, *, keep_refused: bool) -> None:
     """The backend definitely refused: no job, no charge. Keep no phantom record — unless the
     caller keeps refusals (`submit_once`'s `keep_refused`)."""
     if not keep_refused:

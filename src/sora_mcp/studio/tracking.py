@@ -11,11 +11,11 @@ from sora_mcp.api.client import VideosClient
 from sora_mcp.api.models import Video
 from sora_mcp.clock import Clock
 from sora_mcp.errors import InvalidRequest, NotFoundError
+from sora_mcp.registry.interface import RegistryStore
 from sora_mcp.registry.records import VideoRecord
-from sora_mcp.registry.store import Registry
 
 
-def absorb(registry: Registry, record: VideoRecord, video: Video) -> VideoRecord:
+def absorb(registry: RegistryStore, record: VideoRecord, video: Video) -> VideoRecord:
     """Copy what the backend said about `record`'s job into the registry; the updated record."""
     changes: dict[str, Any] = {
         "status": video.status
@@ -39,7 +39,7 @@ def absorb(registry: Registry, record: VideoRecord, video: Video) -> VideoRecord
 
 
 async def adopt(
-    video_id: str, *, client: VideosClient, registry: Registry, clock: Clock, backend: str
+    video_id: str, *, client: VideosClient, registry: RegistryStore, clock: Clock, backend: str
 ) -> VideoRecord:
     """A video made outside this registry: fetch it and start remembering it.
 
