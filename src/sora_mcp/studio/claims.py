@@ -1,9 +1,11 @@
 """Claims on background work in the shared registry: what one server of a fleet does while the
 others leave it alone — following a job left running, looking for the jobs of lost requests.
 
-A client's wait takes the same claim on the videos it follows (`taking`), so while a client
-waits on one server, the others' sweeps leave those videos alone instead of polling and
-downloading them a second time.
+A client's wait takes the same claim on the videos it follows (`taking`) and keeps it a while
+after (`FOLLOW_GRACE_LEASES` leases: the client's next call usually follows), so while a client
+follows a job on one server — one wait after another — the others' sweeps, and this server's own,
+leave it alone instead of polling and downloading it a second time. A client that stops asking
+lets the claim go; then a sweep takes the job over.
 
 A claim is a registry row (`claim_work`) naming this process and a lapse time; the session's
 heartbeat renews every claim this process holds, so a claim outlives any one piece of work only
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 POLL_FRACTION = 4
 """A claim held elsewhere is asked for again every `lease_seconds / POLL_FRACTION`."""
+FOLLOW_GRACE_LEASES = 2
+"""A client's wait keeps its claim this many leases after it ends."""
 
 
 class FleetClaims:
@@ -40,6 +44,7 @@ class FleetClaims:
         self.clock = clock or SystemClock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._held: dict[str, int] = {}  # work → how many holds of it here
+        self._later: list[tuple[float, str]] = []  # (when, work): holds to drop then
 
     def claim(self, work: str) -> bool:
         """Take (or keep) the claim on `work`; False while another process holds it.
@@ -83,10 +88,11 @@ class FleetClaims:
             self.release(work)
 
     @contextmanager
-    def taking(self, work: str) -> Iterator[bool]:
+    def taking(self, work: str, *, keep_for: float = 0.0) -> Iterator[bool]:
         """Take the claim on `work` for the block if no other process holds it (one try, never a
-        wait); yields whether it is held here. A registry that cannot be written yields False:
-        the work is still done, only without telling the fleet."""
+        wait), and keep it `keep_for` seconds after (`release_later`); yields whether it is held
+        here. A registry that cannot be written yields False: the work is still done, only
+        without telling the fleet."""
         try:
             held = self.claim(work)
         except RegistryError:
@@ -96,17 +102,38 @@ class FleetClaims:
             yield held
         finally:
             if held:
-                self.release(work)
+                self.release_later(work, keep_for)
+
+    def release_later(self, work: str, seconds: float) -> None:
+        """Drop one hold of `work` once `seconds` have passed (at the heartbeat after that; at
+        once when `seconds` is 0)."""
+        if seconds <= 0:
+            self.release(work)
+        else:
+            self._later.append((self.clock.now() + seconds, work))
 
     def holds(self, work: str) -> bool:
         return work in self._held
 
     async def heartbeat(self) -> None:
-        """Renew every claim held here until cancelled (run it for the session's lifetime)."""
-        while True:
-            await self.clock.sleep(self.lease_seconds / 3)
-            if self._held:
-                try:
-                    self.registry.renew_work(self.owner, self.clock.now() + self.lease_seconds)
-                except RegistryError:
-                    log.exception("could not renew this server's claims; they lapse")
+        """Renew every claim held here until cancelled (run it for the session's lifetime), and
+        drop the holds `release_later` scheduled; when cancelled, release every claim held here,
+        so a server started next does not wait for them to lapse."""
+        try:
+            while True:
+                await self.clock.sleep(self.lease_seconds / 3)
+                now = self.clock.now()
+                due = [work for when, work in self._later if when <= now]
+                self._later = [(when, work) for when, work in self._later if when > now]
+                for work in due:
+                    self.release(work)
+                if self._held:
+                    try:
+                        self.registry.renew_work(self.owner, now + self.lease_seconds)
+                    except RegistryError:
+                        log.exception("could not renew this server's claims; they lapse")
+        finally:
+            self._later = []
+            for work in list(self._held):
+                self._held[work] = 1
+                self.release(work)

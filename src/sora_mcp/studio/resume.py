@@ -302,7 +302,7 @@ class Resumer:
             # nobody was watching.
             latest = await studio.refresh(record.local_id)
             if latest.id is not None and latest.status in UNFINISHED_STATUSES:
-                await studio.wait([latest.local_id], timeout=self.follow_timeout)
+                await studio.wait([latest.local_id], timeout=self.follow_timeout, for_client=False)
         except SoraError as exc:
             log.warning("could not resume video %s: %s", record.id or record.local_id, exc)
 

@@ -38,7 +38,7 @@ from sora_mcp.registry.capabilities import CapabilityMemory
 from sora_mcp.registry.interface import RegistryStore, Reservation
 from sora_mcp.registry.records import UNFINISHED_STATUSES, VideoRecord, VideoStatus
 from sora_mcp.studio.budget import Budget, check_budget, reserve
-from sora_mcp.studio.claims import FleetClaims
+from sora_mcp.studio.claims import FOLLOW_GRACE_LEASES, FleetClaims
 from sora_mcp.studio.downloads import Downloads, has_file
 from sora_mcp.studio.lost import LostRequests
 from sora_mcp.studio.planning import ClipPlan, check_prompt, check_seconds, check_video_id, plan_clip
@@ -384,9 +384,11 @@ class Studio:
         timeout: float,
         on_progress: WaitCallback | None = None,
         heartbeat: float = 5.0,
+        for_client: bool = True,
     ) -> list[VideoRecord]:
         """Follow several videos until each is terminal or `timeout` passes; never raises on a
-        timeout — the records say what is still running.
+        timeout — the records say what is still running. A client's wait (`for_client`) keeps
+        the videos' follow claims a while after it ends: its next wait usually follows.
 
         Raises:
             SoraError: a video could not be followed (e.g. its first poll failed for good); the
@@ -421,8 +423,10 @@ class Studio:
                 await report()
 
             first, first_hint = self._fresh_answer(record.id)
-            # Claimed while followed: another server's resumer then leaves it to this wait.
-            with self.claims.taking(f"follow:{record.local_id}"):
+            # Claimed while followed, and a while after (the client's next wait usually follows):
+            # the resumers of this server and the others leave it to the client meanwhile.
+            grace = self.claims.lease_seconds * FOLLOW_GRACE_LEASES if for_client else 0.0
+            with self.claims.taking(f"follow:{record.local_id}", keep_for=grace):
                 video = await wait_for_video(
                     self.client,
                     record.id,
