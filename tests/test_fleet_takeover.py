@@ -38,9 +38,9 @@ async def test_a_job_a_killed_replica_was_following_is_downloaded_by_a_replica_s
     tmp_path: Path, postgres_url: str
 ) -> None:
     lease = {"SORA_MCP_BATCH_LEASE_SECONDS": "2"}  # claims lapse, and replicas sweep, every 2 s
-    # At speed 2 a 4 s clip renders in 16 s: the follower is killed well before it completes.
+    # At speed 4 a 4 s clip renders in 8 s: the follower is killed (within a sweep, 2 s) before it completes.
     with (
-        _emulator(tmp_path, speed=2) as backend,
+        _emulator(tmp_path, speed=4) as backend,
         relay(backend) as (relayed, counts),
         _replicas(tmp_path, postgres_url, 2, relayed, **lease) as replicas,
         anyio.fail_after(180),

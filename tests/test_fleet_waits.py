@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,11 +24,11 @@ pytestmark = pytest.mark.anyio
 @contextmanager
 def _two_replicas(tmp_path: Path, postgres_url: str) -> Iterator[tuple[str, Counts]]:
     """A replica for the client (lease 60 s) and one sweeping every second, each on its own lane
-    of one relay to an emulator where a 4 s clip renders in 16 s; yields the first's URL."""
+    of one relay to an emulator where a 4 s clip renders in 8 s; yields the first's URL."""
     for side in ("a", "b"):
         (tmp_path / side).mkdir()
     with (
-        _emulator(tmp_path, speed=2) as backend,
+        _emulator(tmp_path, speed=4) as backend,
         relay(backend) as (relayed, counts),
         _replicas(
             tmp_path / "a",
@@ -60,25 +61,29 @@ def _mp4_gets(paths: list[str]) -> int:
     return sum(("/content" in path and "variant=" not in path) or "variant=video" in path for path in paths)
 
 
-async def test_a_job_a_client_waits_for_on_one_replica_is_not_followed_by_another_as_well(
+async def test_jobs_a_client_follows_on_one_replica_are_left_to_it_by_another_that_sweeps(
     tmp_path: Path, postgres_url: str
 ) -> None:
+    answers: dict[str, Any] = {}
+
+    async def in_one_wait(url: str) -> None:
+        (answers["one"],) = structured(await _call(url, "generate", {**CLIP, "wait_seconds": 45}))["videos"]
+
+    async def in_two_waits(url: str) -> None:
+        second = {**CLIP, "prompt": "a second paper boat", "wait_seconds": 2}
+        (answers["started"],) = structured(await _call(url, "generate", second))["videos"]
+        await anyio.sleep(2)  # the assistant thinking between two calls: two sweeps go by
+        followed = {"video_id": answers["started"]["id"], "wait_seconds": 45}
+        answers["two"] = structured(await _call(url, "get_video", followed))["video"]
+
     with _two_replicas(tmp_path, postgres_url) as (url, counts), anyio.fail_after(120):
-        (video,) = structured(await _call(url, "generate", {**CLIP, "wait_seconds": 45}))["videos"]
+        async with anyio.create_task_group() as group:
+            group.start_soon(in_one_wait, url)
+            group.start_soon(in_two_waits, url)
 
-    assert video["status"] == "completed" and video["downloaded"]
-    assert len(_gets(counts, "a", video["id"])) > 1  # the wait polled it and fetched its files
-    assert _gets(counts, "b", video["id"]) == []  # the sweeping replica never touched it
-    assert _mp4_gets(_gets(counts, "a", video["id"])) == 1
-
-
-async def test_between_a_clients_waits_the_job_is_still_left_to_it(tmp_path: Path, postgres_url: str) -> None:
-    with _two_replicas(tmp_path, postgres_url) as (url, counts), anyio.fail_after(120):
-        (started,) = structured(await _call(url, "generate", {**CLIP, "wait_seconds": 3}))["videos"]
-        await anyio.sleep(3)  # the assistant thinking between two calls: three sweeps go by
-        followed = structured(await _call(url, "get_video", {"video_id": started["id"], "wait_seconds": 45}))
-
-    assert started["status"] in ("queued", "in_progress")
-    assert followed["video"]["status"] == "completed" and followed["video"]["downloaded"]
-    assert _gets(counts, "b", started["id"]) == []
-    assert _mp4_gets(_gets(counts, "a", started["id"])) == 1
+    assert answers["started"]["status"] in ("queued", "in_progress")
+    for video in (answers["one"], answers["two"]):
+        assert video["status"] == "completed" and video["downloaded"]
+        assert len(_gets(counts, "a", video["id"])) > 1  # the waits polled it and fetched its files
+        assert _gets(counts, "b", video["id"]) == []  # the sweeping replica never touched it
+        assert _mp4_gets(_gets(counts, "a", video["id"])) == 1
