@@ -120,16 +120,11 @@ def relay(upstream: str, given: Faults | None = None) -> Iterator[tuple[str, Cou
 
         do_GET = do_POST = do_DELETE = _relay
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{prefix}", counts
-    finally:
-        server.shutdown()
-        server.server_close()
-        http.close()
+    with _serving(Handler) as port:
+        try:
+            yield f"http://127.0.0.1:{port}{prefix}", counts
+        finally:
+            http.close()
 
 
 @contextmanager
@@ -163,13 +158,21 @@ def balancer(first: str, second: str) -> Iterator[tuple[str, Counter[str]]]:
             self.end_headers()
             self.wfile.write(answer.content)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with _serving(Handler) as port:
+        try:
+            yield f"http://127.0.0.1:{port}/mcp", served
+        finally:
+            http.close()
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve `handler` on a free loopback port, in threads, until the block ends; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/mcp", served
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
-        http.close()
